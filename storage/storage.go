@@ -1,0 +1,172 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"time"
+)
+
+// Sentinel errors. Backends translate their native errors into these at their
+// edge (wrapping with %w so the cause stays visible); callers test them with
+// errors.Is. Nothing here knows about HTTP or WebSocket: the web and upload
+// packages map these to statuses and protocol codes in exactly one place each.
+var (
+	// ErrNotFound: no upload or file with that id (unknown, deleted, aborted,
+	// expired, or an id that is not a canonical UUID).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrLocked: another live writer holds the upload.
+	ErrLocked = errors.New("storage: upload is locked by another writer")
+	// ErrExists: Create was called with an id that is already in use.
+	ErrExists = errors.New("storage: upload already exists")
+	// ErrComplete: Resume of an upload that is already complete.
+	ErrComplete = errors.New("storage: upload is already complete")
+	// ErrIncomplete: Commit before all declared bytes were written and
+	// checkpointed, or Open of an upload that is not complete.
+	ErrIncomplete = errors.New("storage: upload is incomplete")
+	// ErrSizeExceeded: a Write that would take the upload past its declared size.
+	// Nothing of that Write is stored.
+	ErrSizeExceeded = errors.New("storage: write past the declared size")
+	// ErrNoSpace: the store is full (ENOSPC, EDQUOT, or a configured quota).
+	ErrNoSpace = errors.New("storage: no space left")
+	// ErrClosed: the Writer was already committed, aborted or closed.
+	ErrClosed = errors.New("storage: writer is closed")
+	// ErrInvalid: an argument the backend cannot accept (empty name,
+	// negative size, malformed id given to Create).
+	ErrInvalid = errors.New("storage: invalid argument")
+)
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// ValidID reports whether id is a canonical lower-case UUID of version 4 or 7,
+// the only ids the contract allows. Backends call it before touching any
+// path or key, so nothing outside the store is ever reachable through an id.
+func ValidID(id string) bool { return uuidPattern.MatchString(id) }
+
+// Meta is what a client declares when it starts an upload.
+type Meta struct {
+	Name   string // original file name, non-empty
+	Size   int64  // declared size in bytes, >= 0
+	MIME   string // declared content type; may be empty
+	SHA256 string // expected lower-case hex digest; may be empty
+}
+
+// Info describes an upload or a completed file.
+type Info struct {
+	ID   string
+	Meta Meta // as declared at Create (Meta.SHA256 is the client's expectation)
+
+	// SHA256 is the lower-case hex digest computed by the server; set once Complete.
+	SHA256 string
+	// Offset is the number of durable bytes: everything below it survives a
+	// crash of the process. Equal to Meta.Size once Complete.
+	Offset   int64
+	Complete bool
+	Created  time.Time // when the upload was created
+	Modified time.Time // last durable write, or the moment of completion
+	// ExpiresAt is when an incomplete upload will be deleted if nothing more
+	// is written (Modified plus the backend's expiry period); zero once Complete.
+	ExpiresAt time.Time
+}
+
+// Object is a reader over a completed file. Seeking is cheap (no bytes are
+// fetched until Read), so an Object can feed http.ServeContent.
+type Object interface {
+	io.ReadSeekCloser
+	// Info is the file's metadata as of Open.
+	Info() Info
+}
+
+// ListPage is one page of completed files, newest first.
+type ListPage struct {
+	Files []Info
+	// Next is the cursor for the following page; empty on the last page.
+	Next string
+}
+
+// Backend stores uploads and completed files. Implementations are safe for
+// concurrent use. Every method returns ErrNotFound for an id that fails ValidID.
+type Backend interface {
+	// Create makes a new, empty upload with the given id and returns a Writer
+	// that holds its lock. ErrExists if the id is taken, ErrInvalid for bad meta.
+	Create(ctx context.Context, id string, meta Meta) (Writer, error)
+	// Resume locks an incomplete upload and returns a Writer positioned at its
+	// durable offset, with the state saved at its last Checkpoint.
+	// ErrNotFound, ErrLocked (another live Writer holds it), ErrComplete.
+	Resume(ctx context.Context, id string) (Writer, error)
+	// Stat returns an upload's or a file's metadata. ErrNotFound.
+	Stat(ctx context.Context, id string) (Info, error)
+	// Open returns a reader over a completed file. ErrNotFound for an unknown
+	// id and for an upload that is not complete.
+	Open(ctx context.Context, id string) (Object, error)
+	// List returns up to limit completed files, newest first, starting after
+	// the cursor (empty for the first page).
+	List(ctx context.Context, after string, limit int) (ListPage, error)
+	// Delete removes a file or an incomplete upload with all its bytes. A
+	// Writer holding it fails its next Write or Checkpoint with ErrNotFound.
+	// ErrNotFound if there is nothing to delete.
+	Delete(ctx context.Context, id string) error
+}
+
+// Writer appends to one incomplete upload and holds its lock until Commit,
+// Abort or Close. A Writer is used by one goroutine at a time.
+type Writer interface {
+	// ID is the upload's id.
+	ID() string
+	// Info is the upload's metadata; Offset is the durable offset.
+	Info() Info
+	// Write appends p at the current position (Written). The bytes are not
+	// durable until Checkpoint. A Write that would pass the declared size
+	// fails with ErrSizeExceeded and stores nothing. ErrNotFound if the upload
+	// was deleted meanwhile, ErrNoSpace when the store is full.
+	Write(p []byte) (int, error)
+	// Written is the position after the last successful Write (>= Offset).
+	Written() int64
+	// Checkpoint makes every byte written so far durable and stores state
+	// (opaque to the backend; the upload layer keeps its hash state there)
+	// with it, atomically: after a crash, Resume reports the offset and the
+	// state of one and the same Checkpoint. Returns the new durable offset.
+	Checkpoint(ctx context.Context, state []byte) (int64, error)
+	// State is the state stored by the last Checkpoint (nil for a new upload).
+	State() []byte
+	// Commit publishes the upload as a complete file with the server-computed
+	// digest sha256, atomically: no reader ever sees a half-written file.
+	// Every declared byte must have been written and checkpointed
+	// (ErrIncomplete otherwise). Releases the lock.
+	Commit(ctx context.Context, sha256 string) (Info, error)
+	// Abort deletes the upload and its bytes and releases the lock.
+	Abort(ctx context.Context) error
+	// Close releases the lock without completing. Bytes written after the last
+	// Checkpoint may be lost; the upload stays resumable from Offset.
+	Close() error
+}
+
+// PartialOpener is implemented by backends that can read the durable bytes of
+// an upload that is not complete yet (for GET /files/<id>?follow=1). The
+// returned reader starts at byte 0; the caller reads no further than the
+// Offset that Stat reports. ErrNotFound.
+type PartialOpener interface {
+	OpenPartial(ctx context.Context, id string) (io.ReadSeekCloser, error)
+}
+
+// Expirer is implemented by backends that delete incomplete uploads left
+// untouched past their expiry period. DeleteExpired removes every incomplete
+// upload whose ExpiresAt is before now and returns how many it removed.
+type Expirer interface {
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// CheckpointHinter is implemented by backends whose Checkpoint is costly
+// (object stores upload the pending bytes). CheckpointInterval is the least
+// time the upload layer should leave between two Checkpoints that it makes
+// only to report progress.
+type CheckpointHinter interface {
+	CheckpointInterval() time.Duration
+}
+
+// Pinger is implemented by backends that can check that their store answers
+// (for GET /healthz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
