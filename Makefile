@@ -1,0 +1,48 @@
+# ferry's build and test entry points. `make test` is what CI runs (.ci/run).
+GO      ?= go
+PKGS    ?= ./...
+# Go test flags for `make test`; the whole suite, MinIO and browser included.
+TESTFLAGS ?= -race -count=1 -timeout 25m
+BENCH   ?= .
+BENCHTIME ?= 3x
+
+.PHONY: all build run test vet unit bench browser-deps soak clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/ferry ./cmd/ferry
+
+run:
+	$(GO) run ./cmd/ferry
+
+## test: vet, then every test with -race against a real MinIO (installed into
+## .tools/bin on first use, started on a free loopback port, stopped after).
+## The browser tests need Debian's chromium (make browser-deps installs it).
+test: vet
+	scripts/with-minio.sh $(GO) test $(TESTFLAGS) $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## unit: the quick suite without MinIO (the S3 tests skip with a message).
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+## bench: the benchmarks recorded in docs/performance.md (MinIO-backed ones
+## run under scripts/with-minio.sh).
+bench:
+	scripts/with-minio.sh $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem $(PKGS)
+
+## browser-deps: Debian's headless Chromium for the browser tests (root).
+browser-deps:
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+## soak: long upload/download runs, off by default (see docs/testing.md).
+soak:
+	FERRY_SOAK=1 scripts/with-minio.sh $(GO) test -race -count=1 -timeout 60m -run Soak $(PKGS)
+
+clean:
+	rm -rf bin artifacts

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/local"
+	"github.com/ferryhq/ferry/storage/s3"
+	"github.com/ferryhq/ferry/web"
+)
+
+// serveConfig is everything `ferry serve` is told by flags and environment.
+type serveConfig struct {
+	addr, data, storage string
+	s3                  s3.Config
+	tokens              string
+	origins             string
+	types               string
+	maxSize, maxFrame   byteSize
+	pingPeriod          time.Duration
+	expiry              time.Duration
+	grace               time.Duration
+}
+
+func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
+	c := &serveConfig{maxFrame: 1 << 20}
+	fs := newFlagSet("serve", stderr, `Usage: ferry [serve] [flags]
+
+Serves resumable uploads on /ws/upload, downloads on /files/<id>, the API on
+/api/files, the uploader page on /, /healthz and /metrics.
+`)
+	e := envFlags{fs}
+	e.String(&c.addr, "addr", ":8080", "address to listen on")
+	e.String(&c.data, "data", "./data", "data directory of the local storage")
+	e.String(&c.storage, "storage", "local", "storage backend: local or s3")
+	e.String(&c.s3.Endpoint, "s3-endpoint", "", "S3 endpoint host[:port], e.g. s3.amazonaws.com or 127.0.0.1:9000")
+	e.String(&c.s3.Bucket, "s3-bucket", "", "S3 bucket")
+	e.String(&c.s3.Prefix, "s3-prefix", "", "key prefix inside the bucket")
+	e.String(&c.s3.Region, "s3-region", "", "S3 region (empty: the endpoint's default)")
+	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
+	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
+	e.String(&c.tokens, "token", "", "comma-separated access tokens; empty: no authentication")
+	e.String(&c.origins, "allowed-origins", "", `comma-separated browser origins allowed besides the server's own ("*": any)`)
+	e.String(&c.types, "allowed-types", "", `comma-separated upload content types, e.g. "image/*,video/mp4"; empty: any`)
+	e.Var(&c.maxSize, "max-size", "largest upload accepted, e.g. 10GiB; 0: no limit")
+	e.Var(&c.maxFrame, "max-frame", "largest WebSocket binary message")
+	e.Duration(&c.pingPeriod, "ping-period", 30*time.Second, "WebSocket ping period; silent connections are dropped after two")
+	e.Duration(&c.expiry, "expiry", 24*time.Hour, "incomplete uploads untouched this long are deleted")
+	e.Duration(&c.grace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
+	return fs, c
+}
+
+// runServe serves until ctx ends (SIGINT/SIGTERM), then drains for the grace period.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := serveFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	backend, where, err := openBackend(ctx, c)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{
+		Backend:        backend,
+		Tokens:         splitList(c.tokens),
+		AllowedOrigins: splitList(c.origins),
+		AllowedTypes:   splitList(c.types),
+		MaxSize:        int64(c.maxSize),
+		MaxFrame:       int64(c.maxFrame),
+		PingPeriod:     c.pingPeriod,
+		Logger:         logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", c.addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10, // a bigger header block answers 431
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go srv.SweepExpired(sweepCtx)
+
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	logger.Info("ferry serving", "url", "http://"+displayAddr(ln.Addr()), "storage", where, "version", version)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", c.grace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), c.grace)
+	defer cancel()
+	// Uploads first: each session makes its bytes durable and is told 1001.
+	upErr := srv.Shutdown(graceCtx)
+	httpErr := httpSrv.Shutdown(graceCtx)
+	if errors.Is(httpErr, context.DeadlineExceeded) {
+		_ = httpSrv.Close()
+	}
+	if upErr != nil || httpErr != nil {
+		logger.Warn("shutdown was not clean", "uploads", upErr, "http", httpErr)
+	}
+	if closer, ok := backend.(io.Closer); ok {
+		_ = closer.Close()
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// openBackend builds the storage backend the flags ask for and says where it stores.
+func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, error) {
+	switch c.storage {
+	case "local":
+		b, err := local.New(local.Config{Dir: c.data, Expiry: c.expiry})
+		if err != nil {
+			return nil, "", fmt.Errorf("local storage in %s: %w", c.data, err)
+		}
+		return b, "local " + c.data, nil
+	case "s3":
+		cfg := c.s3
+		cfg.Expiry = c.expiry
+		cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+		cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+		if cfg.Region == "" {
+			cfg.Region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+		}
+		if cfg.Endpoint == "" || cfg.Bucket == "" {
+			return nil, "", errors.New("s3 storage needs --s3-endpoint and --s3-bucket")
+		}
+		startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		b, err := s3.New(startCtx, cfg)
+		if err != nil {
+			return nil, "", fmt.Errorf("s3 storage at %s, bucket %s: %w", cfg.Endpoint, cfg.Bucket, err)
+		}
+		return b, "s3 " + cfg.Endpoint + "/" + cfg.Bucket + "/" + cfg.Prefix, nil
+	}
+	return nil, "", fmt.Errorf("unknown --storage %q (want local or s3)", c.storage)
+}
+
+// displayAddr turns a listen address into one a person can paste into a
+// browser: the unspecified address becomes localhost.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,22 @@
+// Package web is ferry's HTTP front: the echo server that routes every
+// request, the middleware every response passes through, the one map from
+// errors to HTTP answers (package httperr), and the embedded uploader page.
+//
+// Routes:
+//
+//	GET  /                  the uploader page (embedded, no-cache + ETag)
+//	GET  /static/*          its scripts and styles
+//	GET  /ws/upload         the WebSocket upload protocol (package upload)
+//	GET  /files/:id         downloads with ranges; HEAD too (package download)
+//	GET  /api/files         completed files, newest first, paged
+//	GET  /api/files/:id     metadata of a file or an upload in progress
+//	DEL  /api/files/:id     delete a file or an upload
+//	GET  /healthz           200 when storage answers
+//	GET  /metrics           Prometheus text format
+//
+// Every response carries X-Content-Type-Options: nosniff. When tokens are
+// configured, every route but /healthz and the page needs one (Bearer header
+// or ?token=), checked before any handler runs, so a WebSocket without one is
+// refused with 401 before the upgrade. Cross-origin browsers are let in only
+// from configured origins, for CORS and for the WebSocket Origin check alike.
+package web

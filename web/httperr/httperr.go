@@ -1,0 +1,147 @@
+// Package httperr is ferry's one map from errors to HTTP responses.
+//
+// Handlers return plain Go errors: storage's sentinels (storage.ErrNotFound…),
+// an *Error made here for request problems, or anything else. Handler turns
+// every one of them into a status and a JSON body {"error": "<code>"}; an
+// error it does not know becomes a 500 "internal_error" whose text is logged,
+// never sent, so internal paths and messages do not leak.
+package httperr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// Error is a failure with the HTTP status and the machine-readable code the
+// client sees. Message is for people and goes into the log, not the body.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Err     error
+	// Header is set on the response after Handler has removed the headers
+	// that describe a body, for errors whose status requires a header of its
+	// own (a 416 carries Content-Range: bytes */size).
+	Header http.Header
+}
+
+func (e *Error) Error() string {
+	msg := e.Code
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// BadRequest is a 400 "bad_request" error describing what was wrong.
+func BadRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: fmt.Sprintf(format, args...)}
+}
+
+// Errors with a fixed answer.
+var (
+	// ErrUnauthorized answers 401 {"error":"unauthorized"}.
+	ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized"}
+	// ErrNotFound answers 404 {"error":"not_found"}.
+	ErrNotFound = &Error{Status: http.StatusNotFound, Code: "not_found"}
+	// ErrUnavailable answers 503 {"error":"unavailable"}, e.g. when storage does not answer.
+	ErrUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable"}
+)
+
+// Classify returns the status and code that err answers with.
+func Classify(err error) (status int, code string) {
+	var e *Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &e):
+		return e.Status, e.Code
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrIncomplete):
+		// An upload that is not complete is not a file yet: the contract says 404.
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, storage.ErrLocked):
+		return http.StatusConflict, "locked"
+	case errors.Is(err, storage.ErrNoSpace):
+		return http.StatusInsufficientStorage, "quota_exceeded"
+	case errors.Is(err, storage.ErrInvalid):
+		return http.StatusBadRequest, "bad_request"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "unavailable"
+	case errors.As(err, &he):
+		return he.Code, codeForStatus(he.Code)
+	}
+	return http.StatusInternalServerError, "internal_error"
+}
+
+// codeForStatus names echo's own errors (unknown route, wrong method…).
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "headers_too_large"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+}
+
+// Handler returns an echo.HTTPErrorHandler that answers every error with its
+// status and {"error": code}. Once a response is committed nothing can be
+// said any more, so the error is only logged. Headers describing a body that
+// will not be sent (ETag, Last-Modified, Content-Disposition, ranges) are
+// removed first, as net/http's ServeContent does.
+func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(err error, c echo.Context) {
+		status, code := Classify(err)
+		req := c.Request()
+		if status >= 500 || c.Response().Committed {
+			logger.Error("request failed", "method", req.Method, "path", req.URL.Path,
+				"status", status, "committed", c.Response().Committed, "err", err)
+		}
+		if c.Response().Committed {
+			return
+		}
+		h := c.Response().Header()
+		for _, k := range []string{"Etag", "Last-Modified", "Content-Disposition", "Content-Range",
+			"Accept-Ranges", "Content-Encoding", "Content-Length", "Cache-Control", "Content-Type"} {
+			h.Del(k)
+		}
+		h.Set("Cache-Control", "no-store")
+		var e *Error
+		if errors.As(err, &e) {
+			for k, v := range e.Header {
+				h[http.CanonicalHeaderKey(k)] = v
+			}
+		}
+		if req.Method == http.MethodHead {
+			_ = c.NoContent(status)
+			return
+		}
+		_ = c.JSON(status, map[string]string{"error": code})
+	}
+}

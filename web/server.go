@@ -1,0 +1,263 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ferryhq/ferry/download"
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/upload"
+	"github.com/ferryhq/ferry/web/httperr"
+)
+
+// Config configures a Server. Zero values mean the documented default.
+type Config struct {
+	// Backend stores uploads and files. Required.
+	Backend storage.Backend
+	// Tokens, when non-empty, are the access tokens every request needs
+	// (Bearer header or ?token=) except /healthz and the uploader page.
+	Tokens []string
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed to
+	// open WebSockets and make cross-origin requests besides the server's own;
+	// "*" allows any. Empty: the server's own origin only.
+	AllowedOrigins []string
+	// MaxSize is the largest upload accepted; 0 means no limit.
+	MaxSize int64
+	// MaxFrame is the largest binary WebSocket message; 0 means 1 MiB.
+	MaxFrame int64
+	// AllowedTypes limits upload content types ("image/*", "video/mp4"); empty allows any.
+	AllowedTypes []string
+	// PingPeriod is the WebSocket liveness period; 0 means 30s.
+	PingPeriod time.Duration
+	// SweepInterval is how often expired uploads are deleted; 0 means 1 minute.
+	SweepInterval time.Duration
+	// Logger receives request errors and lifecycle events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is ferry's HTTP and WebSocket front: routes, middleware, the error
+// map and the embedded uploader page.
+type Server struct {
+	cfg      Config
+	echo     *echo.Echo
+	uploads  *upload.Handler
+	registry *prometheus.Registry
+	logger   *slog.Logger
+}
+
+// exposedHeaders are the response headers cross-origin scripts may read:
+// what a ranged or resumable download needs.
+var exposedHeaders = []string{"Content-Range", "Accept-Ranges", "Content-Length", "ETag", "Content-Disposition"}
+
+// New builds a Server from cfg. It returns an error when cfg.Backend is nil
+// or a handler cannot be built.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("web: Config.Backend is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	uploads, err := upload.NewHandler(upload.Config{
+		Backend:      cfg.Backend,
+		MaxSize:      cfg.MaxSize,
+		MaxFrame:     cfg.MaxFrame,
+		AllowedTypes: cfg.AllowedTypes,
+		PingPeriod:   cfg.PingPeriod,
+		CheckOrigin:  s.originAllowed,
+		Registerer:   s.registry,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: upload handler: %w", err)
+	}
+	s.uploads = uploads
+	downloads, err := download.New(download.Config{Backend: cfg.Backend, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("web: download handler: %w", err)
+	}
+	assets, err := newAssets()
+	if err != nil {
+		return nil, fmt.Errorf("web: embedded assets: %w", err)
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = httperr.Handler(cfg.Logger)
+	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry))
+	if len(cfg.AllowedOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:  cfg.AllowedOrigins,
+			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions},
+			AllowHeaders:  []string{"Authorization", "Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since"},
+			ExposeHeaders: exposedHeaders,
+		}))
+	}
+	auth := s.requireToken
+
+	e.GET("/", assets.index)
+	e.HEAD("/", assets.index)
+	e.GET("/static/*", assets.file)
+	e.HEAD("/static/*", assets.file)
+	e.GET("/healthz", downloads.Health)
+	e.HEAD("/healthz", downloads.Health)
+
+	e.GET("/ws/upload", echo.WrapHandler(uploads), auth)
+	e.GET("/files/:id", downloads.File, auth)
+	e.HEAD("/files/:id", downloads.File, auth)
+	e.GET("/api/files", downloads.ListFiles, auth)
+	e.GET("/api/files/:id", downloads.FileInfo, auth)
+	e.DELETE("/api/files/:id", downloads.DeleteFile, auth)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})), auth)
+	s.echo = e
+	return s, nil
+}
+
+// Handler is the http.Handler that serves every route.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Shutdown tells every upload connection the server is going away (close
+// 1001 after their bytes are made durable) and waits for them or ctx.
+// HTTP requests are drained by the caller's http.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.uploads.Shutdown(ctx) }
+
+// SweepExpired deletes expired incomplete uploads every SweepInterval until
+// ctx ends. It returns at once when the backend cannot expire uploads.
+func (s *Server) SweepExpired(ctx context.Context) {
+	expirer, ok := s.cfg.Backend.(storage.Expirer)
+	if !ok {
+		return
+	}
+	tick := time.NewTicker(s.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		n, err := expirer.DeleteExpired(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("deleting expired uploads failed", "err", err)
+		case n > 0:
+			s.logger.Info("deleted expired uploads", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// nosniff marks every response, errors included, so browsers never guess a
+// stored file's type into something executable.
+func nosniff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		return next(c)
+	}
+}
+
+// requireToken refuses a request without a configured token with 401 before
+// any handler (or WebSocket upgrade) runs.
+func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	if len(s.cfg.Tokens) == 0 {
+		return next
+	}
+	return func(c echo.Context) error {
+		if !s.tokenValid(requestToken(c.Request())) {
+			return httperr.ErrUnauthorized
+		}
+		return next(c)
+	}
+}
+
+// requestToken is the token a request carries: the Bearer header, else ?token=.
+func requestToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+		return ""
+	}
+	return r.URL.Query().Get("token")
+}
+
+// tokenValid compares in constant time so response timing does not reveal
+// how much of a token was right.
+func (s *Server) tokenValid(token string) bool {
+	if token == "" {
+		return false
+	}
+	valid := 0
+	for _, t := range s.cfg.Tokens {
+		valid |= subtle.ConstantTimeCompare([]byte(token), []byte(t))
+	}
+	return valid == 1
+}
+
+// originAllowed is the WebSocket handshake's origin check: no Origin header
+// (a program, not a browser), the server's own host, or a configured origin.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if slices.Contains(s.cfg.AllowedOrigins, "*") || slices.Contains(s.cfg.AllowedOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// newRequestMetrics counts HTTP requests by route and status.
+func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_http_requests_total",
+		Help: "HTTP requests answered, by route and status code.",
+	}, []string{"route", "method", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ferry_http_request_duration_seconds",
+		Help:    "Time to answer HTTP requests, by route (WebSocket sessions excluded).",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route", "method"})
+	reg.MustRegister(requests, duration)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			status := c.Response().Status
+			if err != nil && !c.Response().Committed {
+				status, _ = httperr.Classify(err)
+			}
+			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+			if route != "/ws/upload" {
+				duration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+			}
+			return err
+		}
+	}
+}
