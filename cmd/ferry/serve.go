@@ -49,6 +49,7 @@ Serves resumable uploads on /ws/upload, downloads on /files/<id>, the API on
 	e.String(&c.s3.Region, "s3-region", "", "S3 region (empty: the endpoint's default)")
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
+	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", 15*time.Second, "how long an upload stays locked after the instance writing it dies without a word")
 	e.String(&c.tokens, "token", "", "comma-separated access tokens; empty: no authentication")
 	e.String(&c.origins, "allowed-origins", "", `comma-separated browser origins allowed besides the server's own ("*": any)`)
 	e.String(&c.types, "allowed-types", "", `comma-separated upload content types, e.g. "image/*,video/mp4"; empty: any`)
