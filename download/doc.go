@@ -1,0 +1,71 @@
+// Package download is the read side of ferry over HTTP (PROTOCOL.md §2):
+// GET and HEAD /files/<id>, GET /files/<id>?follow=1, the file API under
+// /api/files and GET /healthz. Its handlers are echo handlers that return
+// errors (storage's sentinels, *httperr.Error) and leave the answer to
+// httperr.Handler, so every error has the one JSON shape.
+//
+// # Downloads
+//
+// A download is http.ServeContent over the storage.Object, which is lazy and
+// seekable, so the body streams in bounded memory and only the requested
+// bytes are read. Before calling it the handler sets what ServeContent reads
+// from the response: the strong ETag (the file's SHA-256), the Content-Type,
+// and also Content-Disposition and Content-Security-Policy: sandbox. The body
+// is copied through a 256 KiB buffer from a pool the Handler owns: system
+// calls are what a download costs, and a bigger buffer makes fewer of them
+// (docs/perf-download.md).
+//
+// ServeContent answers some Range headers against the contract, so it only
+// ever sees one it handles right. planRange parses the header strictly
+// (RFC 9110 §14.1) and the request's copy is rewritten:
+//   - ignored (header removed, 200 whole file): HEAD, an empty file, an
+//     unknown unit, bad syntax, a last byte before the first, a number that
+//     overflows int64 (bytes=99999999999999999999-), more than 32 ranges,
+//     ranges asking for more bytes than the file has, several Range headers;
+//   - satisfiable: rewritten as canonical absolute ranges, dropping the
+//     unsatisfiable ones (bytes=-0, a first byte past the end);
+//   - nothing satisfiable: rewritten as bytes=<size>-, which ServeContent
+//     answers 416, but only after If-Match, If-None-Match and If-Range, which
+//     take precedence (RFC 9110 §13.2.2).
+//
+// ServeContent writes its own errors as text/plain. The response writer it
+// gets swallows any status >= 400 and the handler returns an error instead:
+// 416 range_not_satisfiable with Content-Range: bytes */size (through
+// httperr.Error.Header), 412 precondition_failed. Its 304 and If-Range
+// handling are used as they are: If-Range honours the Range only for a
+// matching strong ETag or the exact Last-Modified second.
+//
+// The Content-Type is the stored type when it parses as a media type, else
+// the type of the name's extension from a fixed table (not the host's
+// mime.types, so every machine answers the same), else ServeContent sniffs
+// the first 512 bytes, which is deterministic and happens only after the
+// conditional checks: a 304 never reads the body. Images (but SVG), audio,
+// video, PDF and text/plain are inline; everything else, including a
+// sniffed type, is an attachment.
+//
+// # Following an upload
+//
+// ?follow=1 (also ?follow, ?follow=true; ?follow=0 is off) answers 200 at
+// once with no Content-Length, which HTTP/1.1 sends chunked, then polls Stat
+// every Config.FollowPoll and sends the bytes below Info.Offset (the durable
+// ones, which never change) through storage.PartialOpener, flushing after
+// each round. When the upload completes, the rest comes from Open and the
+// stream ends with the terminating chunk. A backend without PartialOpener
+// (object stores) sends nothing until the upload completes, then the whole
+// file. Any other end (deleted, aborted, expired, a storage error, the
+// request's context done) cuts the connection without the terminating
+// chunk: the connection is hijacked and closed, or where it cannot be
+// hijacked (HTTP/2) the handler panics with http.ErrAbortHandler. A client
+// therefore never mistakes a cut stream for the whole file (an HTTP/1.0
+// client, which has no chunked encoding, reads to the connection's close and
+// cannot tell). Ranges are ignored with ?follow=1, and a HEAD gets the same
+// headers and no body, for an upload in progress too.
+//
+// # The file API
+//
+// GET /api/files pages completed files newest first: ?limit= defaults to
+// 100 and is clamped to 1000 (a number below 1 or not a number is a 400), and
+// ?after= takes the previous page's next. GET /api/files/<id> also describes
+// uploads in progress. Ids are checked with storage.ValidID before storage
+// is asked anything, so nothing but a canonical UUID ever reaches a backend.
+package download

@@ -1,0 +1,269 @@
+package download
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/web/httperr"
+)
+
+// defaultFollowPoll is how often a ?follow=1 download asks storage for new
+// durable bytes when Config.FollowPoll is zero.
+const defaultFollowPoll = 100 * time.Millisecond
+
+// copyBufferSize is the buffer a body is copied through: each Read and each
+// socket write moves this much, so a bigger buffer means fewer system calls.
+const copyBufferSize = 256 << 10
+
+// Config configures a Handler. The zero value of every field but Backend
+// means its default.
+type Config struct {
+	// Backend is where files are read from. Required.
+	Backend storage.Backend
+	// FollowPoll is how often a ?follow=1 download polls Stat for new
+	// durable bytes. 0 means 100ms; negative is an error.
+	FollowPoll time.Duration
+	// Logger receives failures that cannot be answered any more (a storage
+	// error in the middle of a body). nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the read side of the wire contract (PROTOCOL.md §2):
+// downloads, the file API and the health check. It is safe for concurrent
+// use; it keeps no state between requests.
+type Handler struct {
+	backend storage.Backend
+	// partial is the backend's PartialOpener, nil when it cannot read an
+	// upload before it completes.
+	partial storage.PartialOpener
+	poll    time.Duration
+	log     *slog.Logger
+	// bufs holds *[]byte of copyBufferSize for the copies of bodies.
+	bufs sync.Pool
+}
+
+// New returns a Handler for cfg. It fails if cfg.Backend is nil or
+// cfg.FollowPoll is negative.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("download: Config.Backend is nil")
+	}
+	if cfg.FollowPoll < 0 {
+		return nil, fmt.Errorf("download: Config.FollowPoll is negative (%v)", cfg.FollowPoll)
+	}
+	h := &Handler{backend: cfg.Backend, poll: cfg.FollowPoll, log: cfg.Logger}
+	h.bufs.New = func() any {
+		buf := make([]byte, copyBufferSize)
+		return &buf
+	}
+	if h.poll == 0 {
+		h.poll = defaultFollowPoll
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.partial, _ = cfg.Backend.(storage.PartialOpener)
+	return h, nil
+}
+
+// File serves GET and HEAD /files/:id: the bytes of a completed file, with
+// ranges and conditional requests as PROTOCOL.md §2 says, or with ?follow=1
+// an upload streamed as it arrives (see doc.go). It returns
+// storage.ErrNotFound for an id that is not a canonical UUID (without asking
+// storage), an unknown id or an incomplete upload; a 416 or 412 as an
+// *httperr.Error; any other storage error wrapped.
+func (h *Handler) File(c echo.Context) error {
+	id := c.Param("id")
+	if !storage.ValidID(id) {
+		return fmt.Errorf("download: id %q: %w", id, storage.ErrNotFound)
+	}
+	if flagSet(c.QueryParam("follow"), c.QueryParams().Has("follow")) {
+		return h.follow(c, id)
+	}
+	req := c.Request()
+	obj, err := h.backend.Open(req.Context(), id)
+	if err != nil {
+		return fmt.Errorf("download: open %s: %w", id, err)
+	}
+	defer obj.Close()
+	info := obj.Info()
+	size := info.Meta.Size
+	h.setFileHeaders(c, info)
+
+	rw := &errorCatcher{ResponseWriter: c.Response(), bufs: &h.bufs}
+	body := &readRecorder{r: obj}
+	// The name is empty so that ServeContent never guesses the type from
+	// the host's mime tables: an unknown type is sniffed from the content.
+	http.ServeContent(rw, guardRange(req, size), "", info.Modified, body)
+
+	switch rw.status {
+	case 0:
+	case http.StatusRequestedRangeNotSatisfiable:
+		return &httperr.Error{
+			Status: http.StatusRequestedRangeNotSatisfiable, Code: "range_not_satisfiable",
+			Message: fmt.Sprintf("%s: no range of %q overlaps %d bytes", id, req.Header.Get("Range"), size),
+			Header:  http.Header{"Content-Range": {"bytes */" + strconv.FormatInt(size, 10)}},
+		}
+	case http.StatusPreconditionFailed:
+		return &httperr.Error{Status: http.StatusPreconditionFailed, Code: "precondition_failed",
+			Message: id + ": If-Match or If-Unmodified-Since failed"}
+	default:
+		return fmt.Errorf("download: serve %s: ServeContent answered %d", id, rw.status)
+	}
+	if err := body.err(); err != nil && req.Context().Err() == nil {
+		// Headers and part of the body are out: the client sees a short
+		// body; the error is only logged.
+		return fmt.Errorf("download: read %s: %w", id, err)
+	}
+	return nil
+}
+
+// setFileHeaders sets what http.ServeContent reads from the response (the
+// validator and the type) and the headers it does not know about.
+func (h *Handler) setFileHeaders(c echo.Context, info storage.Info) {
+	hdr := c.Response().Header()
+	hdr.Set("Etag", etag(info))
+	ctype := declaredType(info.Meta.MIME, info.Meta.Name)
+	if ctype != "" {
+		hdr.Set("Content-Type", ctype)
+	}
+	attach := !showsInline(ctype) || flagSet(c.QueryParam("download"), c.QueryParams().Has("download"))
+	hdr.Set("Content-Disposition", contentDisposition(attach, info.Meta.Name, info.ID))
+	hdr.Set("Content-Security-Policy", "sandbox")
+}
+
+// guardRange returns a copy of req whose Range header http.ServeContent
+// answers as the contract says (see planRange): removed when it is to be
+// ignored, rewritten as canonical satisfiable ranges, or, when nothing is
+// satisfiable, as a first byte at the end. That is ServeContent's own "no
+// overlap" case: it answers 416 after it has checked If-Match, If-None-Match
+// and If-Range, which come first (RFC 9110 §13.2.2). The caller's request
+// stays as it came.
+func guardRange(req *http.Request, size int64) *http.Request {
+	sreq := req.Clone(req.Context())
+	plan, ranges := rangeWhole, []byteRange(nil)
+	if req.Method != http.MethodHead { // RFC 9110 §14.2: HEAD ignores Range
+		plan, ranges = planRange(req.Header.Values("Range"), size)
+	}
+	switch plan {
+	case rangeWhole:
+		sreq.Header.Del("Range")
+	case rangePartial:
+		sreq.Header.Set("Range", formatRanges(ranges))
+	case rangeUnsatisfiable:
+		sreq.Header.Set("Range", "bytes="+strconv.FormatInt(size, 10)+"-")
+	}
+	return sreq
+}
+
+// etag is the file's strong entity tag: its SHA-256, which names exactly
+// these bytes. A backend that did not record the digest still gets a strong
+// tag, from the id, because a completed file never changes.
+func etag(info storage.Info) string {
+	if isHexDigest(info.SHA256) {
+		return `"` + info.SHA256 + `"`
+	}
+	return `"` + info.ID + `"`
+}
+
+// isHexDigest reports whether s is a lower-case hex SHA-256 digest (and so
+// safe to put between quotes in a header).
+func isHexDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && (s[i] < 'a' || s[i] > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// flagSet reports whether a query flag such as ?download=1 is on: present
+// with an empty value or any value but "0" or "false".
+func flagSet(value string, present bool) bool {
+	if !present {
+		return false
+	}
+	b, err := strconv.ParseBool(value)
+	return value == "" || err != nil || b
+}
+
+// errorCatcher passes a response through to the client unless its status is
+// an error (>= 400). http.ServeContent writes its errors itself, as plain
+// text; the catcher swallows that status and body and keeps the status, so
+// that the handler returns an error and httperr answers it like every other.
+type errorCatcher struct {
+	http.ResponseWriter
+	bufs   *sync.Pool
+	status int // the error status swallowed, 0 if none
+}
+
+// ReadFrom copies the body through a pooled copyBufferSize buffer instead of
+// the 32 KiB one io.Copy would allocate for every response.
+func (w *errorCatcher) ReadFrom(r io.Reader) (int64, error) {
+	buf := w.bufs.Get().(*[]byte)
+	defer w.bufs.Put(buf)
+	// The struct hides ReadFrom, which would otherwise call itself.
+	return io.CopyBuffer(struct{ io.Writer }{w}, r, *buf)
+}
+
+func (w *errorCatcher) WriteHeader(code int) {
+	if code >= http.StatusBadRequest && w.status == 0 {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errorCatcher) Write(p []byte) (int, error) {
+	if w.status != 0 {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *errorCatcher) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// readRecorder remembers the first error other than io.EOF that reading the
+// object returned, for the log: ServeContent drops it. A multipart body is
+// read on a goroutine of ServeContent's, hence the lock.
+type readRecorder struct {
+	r io.ReadSeeker
+
+	mu      sync.Mutex
+	readErr error
+}
+
+func (r *readRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.mu.Lock()
+		if r.readErr == nil {
+			r.readErr = err
+		}
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+func (r *readRecorder) Seek(offset int64, whence int) (int64, error) {
+	return r.r.Seek(offset, whence)
+}
+
+func (r *readRecorder) err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readErr
+}

@@ -1,0 +1,183 @@
+package download_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferryhq/ferry/download"
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/local"
+	"github.com/ferryhq/ferry/web/httperr"
+)
+
+// testEnv is a download.Handler behind a real HTTP server on 127.0.0.1.
+type testEnv struct {
+	store   *local.Backend  // the files
+	backend storage.Backend // what the handler reads: store, or a wrapper of it
+	srv     *httptest.Server
+}
+
+// newEnv serves the handler over a fresh local store. wrap, if not nil,
+// puts a wrapper between the handler and the store.
+func newEnv(t *testing.T, wrap func(storage.Backend) storage.Backend) *testEnv {
+	t.Helper()
+	store, err := local.New(local.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &testEnv{store: store, backend: store}
+	if wrap != nil {
+		env.backend = wrap(store)
+	}
+	env.srv = newServer(t, env.backend)
+	return env
+}
+
+// newServer serves a download.Handler over backend the way the web layer
+// registers it.
+func newServer(t *testing.T, backend storage.Backend) *httptest.Server {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	h, err := download.New(download.Config{Backend: backend, FollowPoll: 2 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HTTPErrorHandler = httperr.Handler(logger)
+	e.GET("/files/:id", h.File)
+	e.HEAD("/files/:id", h.File)
+	e.GET("/api/files", h.ListFiles)
+	e.GET("/api/files/:id", h.FileInfo)
+	e.DELETE("/api/files/:id", h.DeleteFile)
+	e.GET("/healthz", h.Health)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// put stores data as a completed file and returns its Info.
+func put(t testing.TB, b storage.Backend, meta storage.Meta, data []byte) storage.Info {
+	t.Helper()
+	ctx := context.Background()
+	meta.Size = int64(len(data))
+	w, err := b.Create(ctx, uuid.NewString(), meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := data; len(p) > 0; {
+		n := min(len(p), 1<<20)
+		if _, err := w.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+	if _, err := w.Checkpoint(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	info, err := w.Commit(ctx, hex.EncodeToString(sum[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// startUpload creates an upload, writes and checkpoints data (which may be
+// empty) and returns its open Writer; the test closes it.
+func startUpload(t *testing.T, b storage.Backend, meta storage.Meta, data []byte) storage.Writer {
+	t.Helper()
+	ctx := context.Background()
+	w, err := b.Create(ctx, uuid.NewString(), meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if len(data) > 0 {
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Checkpoint(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// randomBytes returns n reproducible pseudo-random bytes.
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// do sends a request with the given headers and returns the response and
+// its whole body.
+func do(t *testing.T, method, url string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return resp, body
+}
+
+// wantError checks that a response is the contract's JSON error answer.
+func wantError(t *testing.T, resp *http.Response, body []byte, status int, code string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d (body %q)", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(body, &got); err != nil || got["error"] != code || len(got) != 1 {
+		t.Errorf("body %q, want {\"error\":%q}", body, code)
+	}
+	for _, h := range []string{"Etag", "Last-Modified", "Content-Disposition", "Accept-Ranges"} {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("error response carries %s: %q", h, v)
+		}
+	}
+}
+
+// wantBody fails unless got equals want, reporting only sizes for big ones.
+func wantBody(t *testing.T, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		if len(got) > 64 || len(want) > 64 {
+			t.Fatalf("body: got %d bytes, want %d bytes (different)", len(got), len(want))
+		}
+		t.Fatalf("body: got %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,126 @@
+package download_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// spyBackend records the calls that reach the backend.
+type spyBackend struct {
+	storage.Backend
+
+	mu    sync.Mutex
+	calls []string
+	limit int // the limit of the last List
+}
+
+func (s *spyBackend) record(call string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
+}
+
+func (s *spyBackend) Calls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.calls...)
+}
+
+func (s *spyBackend) Stat(ctx context.Context, id string) (storage.Info, error) {
+	s.record("Stat " + id)
+	return s.Backend.Stat(ctx, id)
+}
+
+func (s *spyBackend) Open(ctx context.Context, id string) (storage.Object, error) {
+	s.record("Open " + id)
+	return s.Backend.Open(ctx, id)
+}
+
+func (s *spyBackend) Delete(ctx context.Context, id string) error {
+	s.record("Delete " + id)
+	return s.Backend.Delete(ctx, id)
+}
+
+func (s *spyBackend) List(ctx context.Context, after string, limit int) (storage.ListPage, error) {
+	s.record("List")
+	s.mu.Lock()
+	s.limit = limit
+	s.mu.Unlock()
+	return s.Backend.List(ctx, after, limit)
+}
+
+// panicBackend hands out Objects that panic when their bytes are touched,
+// to prove that an answer never reads the body.
+type panicBackend struct{ storage.Backend }
+
+func (b panicBackend) Open(ctx context.Context, id string) (storage.Object, error) {
+	obj, err := b.Backend.Open(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return panicObject{obj}, nil
+}
+
+type panicObject struct{ storage.Object }
+
+func (panicObject) Read([]byte) (int, error) { panic("Read of an object whose body must not be read") }
+func (panicObject) Seek(int64, int) (int64, error) {
+	panic("Seek of an object whose body must not be read")
+}
+
+// objectStore hides every optional interface of the backend it wraps, like
+// an object store that cannot read an upload before it completes.
+type objectStore struct{ storage.Backend }
+
+// failingObject fails every Read after the first n bytes.
+type failingObject struct {
+	storage.Object
+	n int64
+}
+
+func (o *failingObject) Read(p []byte) (int, error) {
+	if o.n <= 0 {
+		return 0, errors.New("disk on fire")
+	}
+	if int64(len(p)) > o.n {
+		p = p[:o.n]
+	}
+	n, err := o.Object.Read(p)
+	o.n -= int64(n)
+	return n, err
+}
+
+// failingReads serves Objects that break after n bytes.
+type failingReads struct {
+	storage.Backend
+	n int64
+}
+
+func (b failingReads) Open(ctx context.Context, id string) (storage.Object, error) {
+	obj, err := b.Backend.Open(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &failingObject{Object: obj, n: b.n}, nil
+}
+
+// pinger is a backend whose Ping answers err.
+type pinger struct {
+	storage.Backend
+	err error
+}
+
+func (p pinger) Ping(context.Context) error { return p.err }
+
+// brokenList is a backend without Ping whose List fails.
+type brokenList struct{ storage.Backend }
+
+func (brokenList) List(context.Context, string, int) (storage.ListPage, error) {
+	return storage.ListPage{}, errors.New("store unreachable")
+}
+
+var _ io.ReadSeeker = panicObject{}
