@@ -1,0 +1,94 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+func TestMapErr(t *testing.T) {
+	pathErr := func(errno syscall.Errno) error {
+		return &os.PathError{Op: "write", Path: "/data/x.data", Err: errno}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want error // sentinel the result must match; nil: unchanged
+	}{
+		{"ENOSPC", pathErr(syscall.ENOSPC), storage.ErrNoSpace},
+		{"EDQUOT", pathErr(syscall.EDQUOT), storage.ErrNoSpace},
+		{"wrapped ENOSPC", fmt.Errorf("sync: %w", pathErr(syscall.ENOSPC)), storage.ErrNoSpace},
+		{"ENOENT", pathErr(syscall.ENOENT), storage.ErrNotFound},
+		{"EIO", pathErr(syscall.EIO), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := mapErr(tc.err)
+			if !errors.Is(got, tc.err) {
+				t.Fatalf("mapErr(%v) = %v: lost the cause", tc.err, got)
+			}
+			if tc.want == nil {
+				if got != tc.err {
+					t.Fatalf("mapErr(%v) = %v, want it unchanged", tc.err, got)
+				}
+				return
+			}
+			if !errors.Is(got, tc.want) {
+				t.Fatalf("mapErr(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+	if mapErr(nil) != nil {
+		t.Fatal("mapErr(nil) != nil")
+	}
+}
+
+// A Write the file system refuses stores nothing: Written stays, and the
+// next Checkpoint leaves the data file exactly Written bytes long.
+func TestFailedWriteStoresNothing(t *testing.T) {
+	b, err := New(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	sw, err := b.Create(ctx, "0b0d7a52-5b4c-4a3e-9f0e-2d1c3b4a5f6e", storage.Meta{Name: "f", Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sw.(*writer)
+	defer w.Close()
+	if _, err := w.Write([]byte("good")); err != nil {
+		t.Fatal(err)
+	}
+	// Swap in a read-only descriptor: pwrite and ftruncate both fail, as
+	// they would on a file system that went bad.
+	rw := w.data
+	ro, err := os.Open(rw.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.data = ro
+	if n, err := w.Write(make([]byte, 100<<10)); err == nil || n != 0 {
+		t.Fatalf("Write through a read-only descriptor = %d, %v; want 0 and an error", n, err)
+	}
+	if w.Written() != 4 || !w.dirty {
+		t.Fatalf("after a failed Write: Written %d, dirty %v; want 4, true", w.Written(), w.dirty)
+	}
+	ro.Close()
+	w.data = rw
+	// Simulate the half-written bytes the failed Write could have left.
+	if _, err := rw.WriteAt([]byte("junk"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := w.Checkpoint(ctx, nil); err != nil || off != 4 {
+		t.Fatalf("Checkpoint = %d, %v; want 4", off, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(b.Dir(), w.ID()+dataExt)); err != nil || string(got) != "good" {
+		t.Fatalf("data file = %q, %v; want %q", got, err, "good")
+	}
+}

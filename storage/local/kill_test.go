@@ -1,0 +1,225 @@
+package local_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/local"
+)
+
+// The tests here run a writer in a child process (this test binary,
+// re-executed into TestChildWriter) and kill it with SIGKILL, as a crashed
+// server would die. They check what the contract promises after such a
+// crash: the lock dies with the process, and Resume answers the offset and
+// state of one and the same completed Checkpoint, with the bytes to match.
+
+const (
+	envDir  = "FERRY_LOCAL_CHILD_DIR"
+	envID   = "FERRY_LOCAL_CHILD_ID"
+	envMode = "FERRY_LOCAL_CHILD_MODE"
+
+	childSize = 64 << 20 // declared size of the child's upload
+	childStep = 64 << 10 // bytes per Write in "loop" mode
+)
+
+// pattern is the byte at position i of the child's upload: a shifted or
+// torn range shows.
+func pattern(i int64) byte { return byte(i%251) ^ byte(i>>16) }
+
+func fill(p []byte, at int64) {
+	for i := range p {
+		p[i] = pattern(at + int64(i))
+	}
+}
+
+// TestChildWriter is not a test: it is the child process of the tests below.
+func TestChildWriter(t *testing.T) {
+	dir := os.Getenv(envDir)
+	if dir == "" {
+		t.Skip("runs only as the child process of the kill -9 tests")
+	}
+	b, err := local.New(local.Config{Dir: dir})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	ctx := t.Context()
+	w, err := b.Create(ctx, os.Getenv(envID), storage.Meta{Name: "crash.bin", Size: childSize})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	buf := make([]byte, childStep)
+	writeNext := func(n int) {
+		fill(buf[:n], w.Written())
+		if _, err := w.Write(buf[:n]); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(2)
+		}
+	}
+	switch os.Getenv(envMode) {
+	case "hold":
+		// Three checkpointed steps, one more that is not, then wait to die.
+		for range 3 {
+			writeNext(childStep)
+		}
+		if _, err := w.Checkpoint(ctx, []byte("cp")); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(2)
+		}
+		writeNext(childStep)
+		fmt.Println("held")
+		io.Copy(io.Discard, os.Stdin) // until the parent kills us (or goes away)
+	case "loop":
+		// Write and checkpoint as fast as possible, reporting each durable
+		// offset, until killed at an arbitrary point.
+		for w.Written() < childSize {
+			writeNext(int(min(childStep, childSize-w.Written())))
+			off, err := w.Checkpoint(ctx, []byte(strconv.FormatInt(w.Written(), 10)))
+			if err != nil {
+				fmt.Println("error:", err)
+				os.Exit(2)
+			}
+			fmt.Println("durable", off)
+		}
+		io.Copy(io.Discard, os.Stdin)
+	}
+	os.Exit(0)
+}
+
+// startChild runs TestChildWriter in mode and returns its stdout lines.
+func startChild(t *testing.T, dir, id, mode string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChildWriter$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envDir+"="+dir, envID+"="+id, envMode+"="+mode)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start child: %v", err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, bufio.NewScanner(stdout)
+}
+
+func kill9(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatalf("kill child: %v", err)
+	}
+	cmd.Wait()
+}
+
+func TestKilledWriterReleasesLockAndKeepsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	id := uuid.NewString()
+	cmd, out := startChild(t, dir, id, "hold")
+	for out.Scan() && out.Text() != "held" {
+		if strings.HasPrefix(out.Text(), "error:") {
+			t.Fatalf("child: %s", out.Text())
+		}
+	}
+	if out.Err() != nil {
+		t.Fatalf("child output: %v", out.Err())
+	}
+	b := newBackend(t, local.Config{Dir: dir})
+	ctx := t.Context()
+	if _, err := b.Resume(ctx, id); !errors.Is(err, storage.ErrLocked) {
+		t.Fatalf("Resume while the child holds the upload = %v, want ErrLocked", err)
+	}
+	if n, err := b.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0)); err != nil || n != 0 {
+		t.Fatalf("DeleteExpired while the child holds the upload = %d, %v; want 0", n, err)
+	}
+
+	kill9(t, cmd)
+
+	w, err := b.Resume(ctx, id)
+	if err != nil {
+		t.Fatalf("Resume after the holder was killed: %v", err)
+	}
+	defer w.Close()
+	const durable = 3 * childStep
+	if w.Info().Offset != durable || w.Written() != durable || string(w.State()) != "cp" {
+		t.Fatalf("after kill -9: offset %d, written %d, state %q; want %d, %d, %q",
+			w.Info().Offset, w.Written(), w.State(), durable, durable, "cp")
+	}
+	got, err := os.ReadFile(filepath.Join(dir, id+".data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, durable)
+	fill(want, 0)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("data file after kill -9 and Resume: %d bytes, want the %d checkpointed ones", len(got), durable)
+	}
+}
+
+func TestKillDuringCheckpointsLeavesOneConsistentCheckpoint(t *testing.T) {
+	for round := range 3 {
+		t.Run(fmt.Sprint("round ", round), func(t *testing.T) {
+			dir := t.TempDir()
+			id := uuid.NewString()
+			cmd, out := startChild(t, dir, id, "loop")
+			// Kill after a few reported checkpoints, while the child is busy
+			// with the next write or checkpoint; where exactly it dies differs
+			// from run to run.
+			var reported int64
+			for seen := 0; seen < 5+round*7 && out.Scan(); {
+				line := out.Text()
+				if off, ok := strings.CutPrefix(line, "durable "); ok {
+					reported, _ = strconv.ParseInt(off, 10, 64)
+					seen++
+				} else if strings.HasPrefix(line, "error:") {
+					t.Fatalf("child: %s", line)
+				}
+			}
+			kill9(t, cmd)
+
+			b := newBackend(t, local.Config{Dir: dir})
+			w, err := b.Resume(t.Context(), id)
+			if err != nil {
+				t.Fatalf("Resume after kill -9: %v", err)
+			}
+			defer w.Close()
+			off := w.Info().Offset
+			if off < reported {
+				t.Fatalf("resumed at %d, below the offset %d the child had reported durable", off, reported)
+			}
+			if string(w.State()) != strconv.FormatInt(off, 10) {
+				t.Fatalf("resumed at %d with the state of offset %q: not one checkpoint", off, w.State())
+			}
+			got, err := os.ReadFile(filepath.Join(dir, id+".data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, off)
+			fill(want, 0)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("data file after Resume: %d bytes, want the %d checkpointed ones intact", len(got), off)
+			}
+		})
+	}
+}

@@ -1,0 +1,397 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// DefaultExpiry is how long an incomplete upload lives untouched when
+// Config.Expiry is zero.
+const DefaultExpiry = 24 * time.Hour
+
+// Config configures a Backend. Zero values mean the documented default.
+type Config struct {
+	// Dir is the data directory (required). It is created if missing.
+	// Nothing outside it is ever read or written.
+	Dir string
+	// Expiry is how long an incomplete upload lives after its last durable
+	// write before DeleteExpired removes it. Zero means DefaultExpiry.
+	Expiry time.Duration
+	// Now is the clock for Created, Modified and expiry; nil means time.Now.
+	// Tests set it to move time without sleeping.
+	Now func() time.Time
+}
+
+// Backend is a storage.Backend over one local directory. It also implements
+// storage.PartialOpener, storage.Expirer and storage.Pinger. Several
+// processes may share one Dir: upload locks are flock(2) locks, so they are
+// honoured across processes and die with the process that held them.
+type Backend struct {
+	dir    string
+	expiry time.Duration
+	now    func() time.Time
+
+	// mu guards live, the Writers this process holds, so that Delete can make
+	// their next Write fail without waiting for a Checkpoint to notice.
+	mu   sync.Mutex
+	live map[string]*writer
+}
+
+var (
+	_ storage.Backend       = (*Backend)(nil)
+	_ storage.PartialOpener = (*Backend)(nil)
+	_ storage.Expirer       = (*Backend)(nil)
+	_ storage.Pinger        = (*Backend)(nil)
+)
+
+// New returns a Backend storing under cfg.Dir, creating the directory if it
+// is missing. It returns an error wrapping storage.ErrInvalid for an empty
+// Dir or a negative Expiry, and the file system's error if Dir cannot be
+// created.
+func New(cfg Config) (*Backend, error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("local: Config.Dir is required: %w", storage.ErrInvalid)
+	}
+	if cfg.Expiry < 0 {
+		return nil, fmt.Errorf("local: negative Config.Expiry %v: %w", cfg.Expiry, storage.ErrInvalid)
+	}
+	if cfg.Expiry == 0 {
+		cfg.Expiry = DefaultExpiry
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	dir := filepath.Clean(cfg.Dir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("local: create data directory: %w", err)
+	}
+	return &Backend{dir: dir, expiry: cfg.Expiry, now: cfg.Now, live: make(map[string]*writer)}, nil
+}
+
+// Dir is the data directory the Backend stores under.
+func (b *Backend) Dir() string { return b.dir }
+
+// File names under Dir. They are built only from ids that passed
+// storage.ValidID, so they never contain a separator or "..".
+func (b *Backend) dataPath(id string) string { return filepath.Join(b.dir, id+dataExt) }
+func (b *Backend) metaPath(id string) string { return filepath.Join(b.dir, id+metaExt) }
+func (b *Backend) lockPath(id string) string { return filepath.Join(b.dir, id+lockExt) }
+
+const (
+	dataExt = ".data"
+	metaExt = ".json"
+	lockExt = ".lock"
+	// tmpPrefix starts every temporary file; the leading dot keeps them out of
+	// any id-shaped name, so a crash leftover is never mistaken for an upload.
+	tmpPrefix = ".tmp-"
+)
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// notFound is the error for an id that fails storage.ValidID. The id is not
+// echoed: it may hold anything a client sent.
+func notFound(op string) error {
+	return fmt.Errorf("local: %s: invalid id: %w", op, storage.ErrNotFound)
+}
+
+// Create makes a new, empty upload and returns a Writer holding its lock.
+// It returns an error wrapping storage.ErrExists if the id is in use (stored
+// or held by another Writer), storage.ErrInvalid for an empty name, a
+// negative size or a malformed expected digest, and for an id that fails
+// storage.ValidID an error wrapping both storage.ErrNotFound and
+// storage.ErrInvalid.
+func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
+	if !storage.ValidID(id) {
+		return nil, fmt.Errorf("local: create: invalid id: %w (%w)", storage.ErrNotFound, storage.ErrInvalid)
+	}
+	if meta.Name == "" {
+		return nil, fmt.Errorf("local: create %s: empty name: %w", id, storage.ErrInvalid)
+	}
+	if meta.Size < 0 {
+		return nil, fmt.Errorf("local: create %s: negative size %d: %w", id, meta.Size, storage.ErrInvalid)
+	}
+	if meta.SHA256 != "" && !sha256Hex.MatchString(meta.SHA256) {
+		return nil, fmt.Errorf("local: create %s: expected sha256 is not 64 hex digits: %w", id, storage.ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local: create %s: %w", id, err)
+	}
+
+	lk, err := lockFile(b.lockPath(id))
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("local: create %s: held by another writer: %w", id, storage.ErrExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local: create %s: %w", id, err)
+	}
+	if rec, err := readRecord(b.metaPath(id), id); err == nil {
+		// A complete file needs no lock file; an incomplete upload keeps its
+		// own for its resumers.
+		unlock(lk, rec.Complete)
+		return nil, fmt.Errorf("local: create %s: %w", id, storage.ErrExists)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		unlock(lk, false)
+		return nil, fmt.Errorf("local: create %s: %w", id, err)
+	}
+
+	// O_TRUNC: a data file without metadata is a leftover of a Create that
+	// crashed before publishing its record; we hold the lock, so it is ours.
+	data, err := os.OpenFile(b.dataPath(id), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		unlock(lk, true)
+		return nil, fmt.Errorf("local: create %s: data file: %w", id, mapErr(err))
+	}
+	now := b.now()
+	rec := record{
+		ID:       id,
+		Meta:     meta,
+		Created:  now,
+		Modified: now,
+	}
+	// The record is written last: until it exists the upload does not exist,
+	// and writeRecord's directory fsync also makes the data file's name durable.
+	if err := writeRecord(b.dir, id, rec); err != nil {
+		data.Close()
+		os.Remove(b.dataPath(id))
+		unlock(lk, true)
+		return nil, fmt.Errorf("local: create %s: %w", id, err)
+	}
+	return b.register(id, rec, data, lk, 0), nil
+}
+
+// Resume locks an incomplete upload and returns a Writer at its durable
+// offset with the state of its last Checkpoint; bytes that reached the data
+// file after that Checkpoint are cut off. It returns an error wrapping
+// storage.ErrNotFound, storage.ErrLocked (another live Writer, in this or
+// another process, holds the upload) or storage.ErrComplete.
+func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error) {
+	if !storage.ValidID(id) {
+		return nil, notFound("resume")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local: resume %s: %w", id, err)
+	}
+	// Checked before locking so that a complete or unknown id leaves no lock
+	// file behind and never reports "locked".
+	rec, err := readRecord(b.metaPath(id), id)
+	if err != nil {
+		return nil, fmt.Errorf("local: resume: %w", err)
+	}
+	if rec.Complete {
+		return nil, fmt.Errorf("local: resume %s: %w", id, storage.ErrComplete)
+	}
+	lk, err := lockFile(b.lockPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("local: resume %s: %w", id, err)
+	}
+	// The upload may have been completed or deleted between the first read
+	// and the lock; only the record read under the lock counts.
+	rec, err = readRecord(b.metaPath(id), id)
+	if err != nil {
+		unlock(lk, errors.Is(err, storage.ErrNotFound))
+		return nil, fmt.Errorf("local: resume: %w", err)
+	}
+	if rec.Complete {
+		unlock(lk, true)
+		return nil, fmt.Errorf("local: resume %s: %w", id, storage.ErrComplete)
+	}
+	data, err := os.OpenFile(b.dataPath(id), os.O_RDWR, 0)
+	if err != nil {
+		unlock(lk, false)
+		return nil, fmt.Errorf("local: resume %s: data file: %w", id, mapErr(err))
+	}
+	fi, err := data.Stat()
+	if err != nil {
+		data.Close()
+		unlock(lk, false)
+		return nil, fmt.Errorf("local: resume %s: %w", id, err)
+	}
+	if fi.Size() < rec.Offset {
+		data.Close()
+		unlock(lk, false)
+		return nil, fmt.Errorf("local: resume %s: data file has %d bytes, its checkpoint says %d", id, fi.Size(), rec.Offset)
+	}
+	if fi.Size() > rec.Offset {
+		// Bytes past the checkpoint have no matching state: drop them.
+		if err := data.Truncate(rec.Offset); err != nil {
+			data.Close()
+			unlock(lk, false)
+			return nil, fmt.Errorf("local: resume %s: cut back to checkpoint: %w", id, mapErr(err))
+		}
+	}
+	return b.register(id, rec, data, lk, rec.Offset), nil
+}
+
+// Stat returns the metadata of an upload or a completed file. It returns an
+// error wrapping storage.ErrNotFound for an unknown or invalid id.
+func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
+	if !storage.ValidID(id) {
+		return storage.Info{}, notFound("stat")
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Info{}, fmt.Errorf("local: stat %s: %w", id, err)
+	}
+	rec, err := readRecord(b.metaPath(id), id)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("local: stat: %w", err)
+	}
+	return b.info(rec), nil
+}
+
+// Open returns a reader over a completed file. It returns an error wrapping
+// storage.ErrNotFound for an unknown or invalid id, and for an upload that is
+// not complete an error wrapping both storage.ErrNotFound and
+// storage.ErrIncomplete.
+func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
+	if !storage.ValidID(id) {
+		return nil, notFound("open")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local: open %s: %w", id, err)
+	}
+	rec, err := readRecord(b.metaPath(id), id)
+	if err != nil {
+		return nil, fmt.Errorf("local: open: %w", err)
+	}
+	if !rec.Complete {
+		return nil, fmt.Errorf("local: open %s: %w (%w)", id, storage.ErrNotFound, storage.ErrIncomplete)
+	}
+	f, err := os.Open(b.dataPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("local: open %s: %w", id, mapErr(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local: open %s: %w", id, err)
+	}
+	if fi.Size() != rec.Meta.Size {
+		f.Close()
+		return nil, fmt.Errorf("local: open %s: data file has %d bytes, its record says %d", id, fi.Size(), rec.Meta.Size)
+	}
+	return &object{reader: reader{f: f}, info: b.info(rec)}, nil
+}
+
+// OpenPartial returns a reader from byte 0 of the data file of an upload,
+// complete or not. Only the bytes below the Offset that Stat reports are
+// durable; the reader may see a few more. It returns an error wrapping
+// storage.ErrNotFound for an unknown or invalid id.
+func (b *Backend) OpenPartial(ctx context.Context, id string) (io.ReadSeekCloser, error) {
+	if !storage.ValidID(id) {
+		return nil, notFound("open partial")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local: open partial %s: %w", id, err)
+	}
+	if _, err := readRecord(b.metaPath(id), id); err != nil {
+		return nil, fmt.Errorf("local: open partial: %w", err)
+	}
+	f, err := os.Open(b.dataPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("local: open partial %s: %w", id, mapErr(err))
+	}
+	return &reader{f: f}, nil
+}
+
+// Delete removes a file or an incomplete upload with its bytes. A Writer in
+// this process that holds it fails its next Write with storage.ErrNotFound;
+// a Writer in another process fails its next Checkpoint or Commit. It
+// returns an error wrapping storage.ErrNotFound if there is nothing to delete.
+func (b *Backend) Delete(ctx context.Context, id string) error {
+	if !storage.ValidID(id) {
+		return notFound("delete")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: delete %s: %w", id, err)
+	}
+	// A record that exists but cannot be read is deleted all the same:
+	// Delete is how an operator gets rid of it.
+	if _, err := readRecord(b.metaPath(id), id); errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("local: delete: %w", err)
+	}
+	b.mu.Lock()
+	if w := b.live[id]; w != nil {
+		w.gone.Store(true)
+	}
+	b.mu.Unlock()
+	return b.remove(id)
+}
+
+// remove deletes an upload's files. The data file goes first: a Writer that
+// renames a record after this started sees its data file unlinked and
+// removes that record itself (see writer.publish), so a racing Checkpoint in
+// another process cannot bring the upload back.
+func (b *Backend) remove(id string) error {
+	var errs []error
+	for _, p := range []string{b.dataPath(id), b.metaPath(id), b.lockPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("local: delete %s: %w", id, errors.Join(errs...))
+	}
+	return syncDir(b.dir)
+}
+
+// Ping checks that the data directory exists and accepts a new file.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: ping: %w", err)
+	}
+	f, err := os.CreateTemp(b.dir, tmpPrefix+"ping-*")
+	if err != nil {
+		return fmt.Errorf("local: ping: %w", mapErr(err))
+	}
+	_, werr := f.Write([]byte{0})
+	cerr := f.Close()
+	rerr := os.Remove(f.Name())
+	if err := errors.Join(werr, cerr, rerr); err != nil {
+		return fmt.Errorf("local: ping: %w", mapErr(err))
+	}
+	return nil
+}
+
+// info turns a stored record into the Info callers see.
+func (b *Backend) info(rec record) storage.Info {
+	in := storage.Info{
+		ID:       rec.ID,
+		Meta:     rec.Meta,
+		SHA256:   rec.SHA256,
+		Offset:   rec.Offset,
+		Complete: rec.Complete,
+		Created:  rec.Created,
+		Modified: rec.Modified,
+	}
+	if !rec.Complete {
+		in.ExpiresAt = rec.Modified.Add(b.expiry)
+	}
+	return in
+}
+
+// register records a new live Writer so that Delete can reach it.
+func (b *Backend) register(id string, rec record, data, lk *os.File, pos int64) *writer {
+	w := &writer{b: b, rec: rec, data: data, lock: lk, pos: pos}
+	b.mu.Lock()
+	b.live[id] = w
+	b.mu.Unlock()
+	return w
+}
+
+// unregister forgets a Writer that released its lock.
+func (b *Backend) unregister(w *writer) {
+	b.mu.Lock()
+	if b.live[w.rec.ID] == w {
+		delete(b.live, w.rec.ID)
+	}
+	b.mu.Unlock()
+}

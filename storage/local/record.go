@@ -1,0 +1,149 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// record is the metadata file <id>.json. It is replaced whole by rename, so
+// its offset and state always come from one and the same Checkpoint.
+type record struct {
+	ID       string       `json:"id"`
+	Meta     storage.Meta `json:"meta"`
+	Created  time.Time    `json:"created"`
+	Modified time.Time    `json:"modified"`
+	// Offset is the durable length of the data file.
+	Offset int64 `json:"offset"`
+	// State is the caller's opaque checkpoint state (base64 in JSON).
+	State    []byte `json:"state,omitempty"`
+	Complete bool   `json:"complete,omitempty"`
+	SHA256   string `json:"sha256,omitempty"`
+}
+
+// readRecord reads the record of id from path. A missing file is
+// storage.ErrNotFound; a record that does not parse or names another id is
+// reported as corrupt rather than trusted.
+func readRecord(path, id string) (record, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return record{}, fmt.Errorf("%s: %w", id, storage.ErrNotFound)
+	}
+	if err != nil {
+		return record{}, fmt.Errorf("read metadata of %s: %w", id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return record{}, fmt.Errorf("metadata of %s is corrupt: %w", id, err)
+	}
+	if rec.ID != id {
+		return record{}, fmt.Errorf("metadata of %s names upload %q", id, rec.ID)
+	}
+	return rec, nil
+}
+
+// writeRecord replaces the record of rec.ID atomically: write a temporary
+// file, fsync it, rename it over the record, fsync the directory. A crash
+// leaves either the old record or the new one, never a mix.
+func writeRecord(dir, id string, rec record) (err error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode metadata: %w", err)
+	}
+	f, err := os.CreateTemp(dir, tmpPrefix+id+"-*")
+	if err != nil {
+		return fmt.Errorf("write metadata: %w", mapErr(err))
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write metadata: %w", mapErr(err))
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync metadata: %w", mapErr(err))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write metadata: %w", mapErr(err))
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, id+metaExt)); err != nil {
+		return fmt.Errorf("publish metadata: %w", mapErr(err))
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes renames and removals in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if err := errors.Join(serr, cerr); err != nil {
+		return fmt.Errorf("sync directory: %w", mapErr(err))
+	}
+	return nil
+}
+
+// mapErr translates the file system's errors into storage's sentinels at the
+// edge, keeping the cause: a missing file is ErrNotFound, a full disk or
+// quota is ErrNoSpace.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+	}
+	return err
+}
+
+// fdatasync flushes f's data (and the size, which data needs) but not its
+// other metadata such as mtime: cheaper than fsync and enough for a checkpoint.
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fdatasync(int(fd))
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
+
+// nlink is the number of names f's inode has; zero once it was removed.
+func nlink(f *os.File) (uint64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 1, nil
+	}
+	return uint64(st.Nlink), nil
+}

@@ -1,0 +1,74 @@
+package storagetest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// Faulty wraps a Backend to inject storage failures into its Writers, for
+// testing how callers cope with a full disk or a failing store.
+//
+// Each Writer that Create or Resume returns counts the bytes it accepts.
+// Once a Write would take that count past FailWriteAfter, that Write and
+// every later one fail with WriteErr and store nothing (a full disk stays
+// full). Once the count has reached FailWriteAfter, Checkpoint fails with
+// CheckpointErr without making anything durable. A nil error disables that
+// fault. Other methods, and the wrapped Backend's own methods, pass through.
+//
+// Faulty has no capabilities of its own: a type assertion for
+// storage.PartialOpener or storage.Expirer on it fails; call those on Backend.
+// The fields are read only, so one Faulty serves many goroutines.
+type Faulty struct {
+	storage.Backend
+	// FailWriteAfter is how many bytes each Writer accepts before faults start.
+	FailWriteAfter int64
+	// WriteErr is what Write returns (wrapped) once faults start, for example
+	// storage.ErrNoSpace for "disk full".
+	WriteErr error
+	// CheckpointErr is what Checkpoint returns (wrapped) once faults start.
+	CheckpointErr error
+}
+
+// Create creates the upload in the wrapped Backend and returns a faulty Writer.
+func (f *Faulty) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
+	w, err := f.Backend.Create(ctx, id, meta)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyWriter{Writer: w, f: f}, nil
+}
+
+// Resume resumes the upload in the wrapped Backend and returns a faulty Writer.
+func (f *Faulty) Resume(ctx context.Context, id string) (storage.Writer, error) {
+	w, err := f.Backend.Resume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyWriter{Writer: w, f: f}, nil
+}
+
+type faultyWriter struct {
+	storage.Writer
+	f        *Faulty
+	accepted int64 // bytes this Writer passed on
+	failing  bool  // a Write already hit the limit
+}
+
+func (w *faultyWriter) Write(p []byte) (int, error) {
+	if w.f.WriteErr != nil && (w.failing || w.accepted+int64(len(p)) > w.f.FailWriteAfter) {
+		w.failing = true
+		return 0, fmt.Errorf("storagetest: injected write fault after %d bytes: %w", w.accepted, w.f.WriteErr)
+	}
+	n, err := w.Writer.Write(p)
+	w.accepted += int64(n)
+	return n, err
+}
+
+func (w *faultyWriter) Checkpoint(ctx context.Context, state []byte) (int64, error) {
+	if w.f.CheckpointErr != nil && (w.failing || w.accepted >= w.f.FailWriteAfter) {
+		return w.Writer.Info().Offset, fmt.Errorf("storagetest: injected checkpoint fault after %d bytes: %w", w.accepted, w.f.CheckpointErr)
+	}
+	return w.Writer.Checkpoint(ctx, state)
+}
