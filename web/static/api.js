@@ -1,0 +1,95 @@
+// api.js: ferry's HTTP API (PROTOCOL.md §2) and the URLs the page builds.
+//
+// When the server has tokens configured, fetch sends the token as a Bearer
+// header; URLs the browser loads by itself (the WebSocket, <img>, <video>,
+// download links) carry it as ?token=.
+
+import { loadToken } from './store.js';
+
+export class HTTPError extends Error {
+  constructor(status, code) {
+    super(`HTTP ${status}${code ? `: ${code}` : ''}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class API {
+  constructor() {
+    this.token = loadToken();
+  }
+
+  withToken(path) {
+    const u = new URL(path, location.href);
+    if (this.token) u.searchParams.set('token', this.token);
+    return u;
+  }
+
+  uploadSocketURL() {
+    const u = this.withToken('/ws/upload');
+    u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.href;
+  }
+
+  // fileURL is where the browser shows a file; download=true asks for a download.
+  fileURL(id, download = false) {
+    const u = this.withToken(`/files/${encodeURIComponent(id)}`);
+    if (download) u.searchParams.set('download', '1');
+    return u.pathname + u.search;
+  }
+
+  // shareURL is the absolute link "Copy link" puts on the clipboard. It
+  // carries the token when there is one, or the link would not open.
+  shareURL(id) {
+    return this.withToken(`/files/${encodeURIComponent(id)}`).href;
+  }
+
+  async request(path, init = {}) {
+    const headers = new Headers(init.headers || {});
+    if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
+    const res = await fetch(path, { ...init, headers, cache: 'no-store' });
+    if (!res.ok) {
+      let code = '';
+      try {
+        code = (await res.json()).error || '';
+      } catch {
+        // not JSON
+      }
+      throw new HTTPError(res.status, code);
+    }
+    return res;
+  }
+
+  async listFiles(after = '', limit = 20) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (after) q.set('after', after);
+    const res = await this.request(`/api/files?${q}`);
+    const body = await res.json();
+    return { files: Array.isArray(body.files) ? body.files : [], next: body.next || '' };
+  }
+
+  async stat(id) {
+    const res = await this.request(`/api/files/${encodeURIComponent(id)}`);
+    return res.json();
+  }
+
+  async remove(id) {
+    try {
+      await this.request(`/api/files/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    } catch (e) {
+      if (!(e instanceof HTTPError && e.status === 404)) throw e; // already gone is fine
+    }
+  }
+
+  // probe tells apart, after a WebSocket handshake failed (browsers hide the
+  // HTTP status), a missing or wrong token from a server that is not there.
+  async probe() {
+    try {
+      await this.request('/api/files?limit=1');
+      return 'ok';
+    } catch (e) {
+      if (e instanceof HTTPError) return e.status === 401 ? 'unauthorized' : 'ok';
+      return 'unreachable';
+    }
+  }
+}
