@@ -1,0 +1,78 @@
+// Package s3 is the storage.Backend over an S3-compatible object store
+// (MinIO, AWS S3), through minio-go v7.
+//
+// # Everything lives in the bucket
+//
+// An upload's state is never kept on a server's disk or only in its memory:
+// any instance pointed at the same bucket and prefix can resume, list or
+// delete any upload, and a server that dies leaves nothing behind but what
+// the bucket's own records describe. The key layout is documented on keys.
+//
+// # Uploads are multipart uploads with a fixed part size
+//
+// Create starts a multipart upload on the file's final key and picks its
+// part size once, from the declared size (at least Config.PartSize, raised
+// so that no upload needs more than MaxParts parts). Part n always holds
+// bytes [(n-1)*size, n*size), so a part uploaded again after a crash
+// replaces the same part, and many short sessions cannot run past the
+// 10,000-part limit. A Writer keeps at most one part in memory and uploads
+// it the moment it is whole.
+//
+// # Checkpoint makes every byte durable
+//
+// The contract's durable offset must survive kill -9, so Checkpoint stores
+// the bytes written since the previous Checkpoint that do not fill a part
+// yet as one more "pending" object (S3 cannot append), then writes the
+// upload's state object (meta, part size, the ETags of the whole parts, the
+// offset, the list of pending objects and the caller's opaque state). That
+// write is the commit point. A Checkpoint thus sends only new bytes: a slow
+// client checkpointing every half second does not make the server send its
+// current part again each time. Once a part is whole and uploaded, the next
+// Checkpoint drops its pending objects. Pending objects are named by a
+// sequence number, so a Checkpoint never overwrites bytes the current state
+// points to. Resume reads the state, checks the parts against the store
+// (paging through ListObjectParts, which answers at most 1,000 parts a
+// call), and reads the pending objects back into the buffer.
+//
+// # Locks are leases in the bucket
+//
+// A Writer holds its upload through a lease object, taken with a
+// conditional PUT (If-None-Match: *, or If-Match on the ETag of a lease that
+// has expired) and renewed every LeaseTTL/3 with If-Match on its own last
+// ETag. Every state write is conditional on the ETag of the state the
+// Writer last wrote, and Resume rewrites the state, so a Writer that lost
+// its lease (or whose upload was deleted) finds out at its next Checkpoint
+// at the latest, and a deleted upload cannot be brought back by a Writer
+// that did not notice. Lease times come from Config.Now, so the clocks of
+// instances sharing a bucket must agree to well within LeaseTTL.
+//
+// # Commit publishes a record
+//
+// S3 cannot change an object's metadata after CompleteMultipartUpload
+// without copying it, and the digest is known only at the end; so the file
+// is published by writing its record (info/<id>: metadata and server-computed
+// sha256) after completing the multipart upload. A zero-byte file, which
+// cannot be a multipart upload, is a plain PUT. Then the List entry is
+// written and the helper objects deleted; a Commit that stops between these
+// steps is finished by Resume (the data object is there, only the record is
+// missing) or by DeleteExpired (the record is there, helpers are left).
+//
+// # Reading
+//
+// Open reads the file record first, so a missing file is storage.ErrNotFound
+// before any header is written, and returns a reader that seeks without I/O
+// and opens one GET (pinned to the object's ETag) from its position at the
+// first Read. List walks index/ keys whose names sort newest first.
+//
+// # Errors
+//
+// minio-go's errors are turned into storage's sentinels at this package's
+// edge (translate), with errors.As: NoSuchKey and NoSuchUpload become
+// storage.ErrNotFound (a multipart upload the store purged, as MinIO does 24
+// hours after it started, is an upload that no longer exists), a full store
+// storage.ErrNoSpace. A Writer whose store call fails stays failed: its
+// caller closes it and resumes, which reads the truth back from the bucket.
+//
+// Every minio-go call goes through the small client interface, which
+// *minio.Core satisfies, so tests can wrap the real client to inject faults.
+package s3

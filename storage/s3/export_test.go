@@ -1,0 +1,41 @@
+package s3
+
+import (
+	"context"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// Client is the narrow interface over minio-go, exported to the tests so
+// that they can wrap it to inject faults.
+type Client = client
+
+// NewWithClient is New with every store call but the startup probe going
+// through wrap(the real client).
+func NewWithClient(ctx context.Context, cfg Config, wrap func(Client) Client) (*Backend, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCore(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	probe, err := newCore(cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, cfg, wrap(c), probe)
+}
+
+// Abandon makes w stop renewing its lease without releasing it, as a
+// process killed with -9 would, and forgets it.
+func Abandon(w storage.Writer) {
+	x := w.(*writer)
+	x.lease.stop()
+	x.closed = true
+	x.b.unregister(x)
+}
+
+// PartSizeFor exposes partSizeFor to the tests.
+var PartSizeFor = partSizeFor

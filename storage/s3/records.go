@@ -1,0 +1,235 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// Key layout under Config.Prefix. Ids have passed storage.ValidID before a
+// key is built, so keys never hold anything a client chose.
+//
+//	files/<id>                 the bytes of a completed file; during the upload,
+//	                           the key of its multipart upload
+//	info/<id>                  fileRecord of a completed file: the commit point
+//	index/<rank>-<id>          empty; List walks these, newest first
+//	uploads/<id>/state         uploadState of an incomplete upload: its commit point
+//	uploads/<id>/lease         leaseRecord: which Writer holds the upload
+//	uploads/<id>/pending-<seq> bytes past the last whole part, written before
+//	                           Checkpoint seq and after the one before it
+type keys struct{ prefix string }
+
+func (k keys) data(id string) string      { return k.prefix + "files/" + id }
+func (k keys) info(id string) string      { return k.prefix + "info/" + id }
+func (k keys) indexDir() string           { return k.prefix + "index/" }
+func (k keys) uploadsDir() string         { return k.prefix + "uploads/" }
+func (k keys) uploadDir(id string) string { return k.uploadsDir() + id + "/" }
+func (k keys) state(id string) string     { return k.uploadDir(id) + "state" }
+func (k keys) lease(id string) string     { return k.uploadDir(id) + "lease" }
+func (k keys) pending(id string, seq int64) string {
+	return fmt.Sprintf("%spending-%019d", k.uploadDir(id), seq)
+}
+func (k keys) index(done time.Time, id string) string { return k.indexDir() + rank(done, id) }
+
+// rank orders completed files for List: keys sort ascending, so the time is
+// stored as MaxInt64 minus its nanoseconds, fixed width, and the newest file
+// comes first; ties go by id, as in the local backend.
+func rank(done time.Time, id string) string {
+	return fmt.Sprintf("%019d-%s", math.MaxInt64-done.UnixNano(), id)
+}
+
+// parseRank checks a List cursor, which is the rank of the last file of the
+// previous page. Errors wrap storage.ErrInvalid.
+func parseRank(s string) (string, error) {
+	n, id, ok := strings.Cut(s, "-")
+	if !ok || len(n) != 19 || !storage.ValidID(id) {
+		return "", fmt.Errorf("bad cursor: %w", storage.ErrInvalid)
+	}
+	if _, err := strconv.ParseUint(n, 10, 63); err != nil {
+		return "", fmt.Errorf("bad cursor: %w", storage.ErrInvalid)
+	}
+	return s, nil
+}
+
+// fileRecord describes a completed file. Writing it publishes the file.
+type fileRecord struct {
+	Schema   int          `json:"schema"`
+	ID       string       `json:"id"`
+	Meta     storage.Meta `json:"meta"`
+	SHA256   string       `json:"sha256"`
+	Created  time.Time    `json:"created"`
+	Modified time.Time    `json:"modified"` // completion time
+	// ETag of the data object; reads are pinned to it.
+	ETag string `json:"etag"`
+}
+
+func (r fileRecord) info() storage.Info {
+	return storage.Info{
+		ID:       r.ID,
+		Meta:     r.Meta,
+		SHA256:   r.SHA256,
+		Offset:   r.Meta.Size,
+		Complete: true,
+		Created:  r.Created,
+		Modified: r.Modified,
+	}
+}
+
+// uploadState is everything needed to resume an upload on any instance.
+// Writing it is the commit point of a Checkpoint. Invariant: Offset ==
+// the bytes of the parts in Parts plus those of the Pending objects.
+type uploadState struct {
+	Schema   int          `json:"schema"`
+	ID       string       `json:"id"`
+	Meta     storage.Meta `json:"meta"`
+	Created  time.Time    `json:"created"`
+	Modified time.Time    `json:"modified"` // last durable write
+	// UploadID is the multipart upload on keys.data(ID); empty for a
+	// zero-byte file, which needs none.
+	UploadID string `json:"upload_id,omitempty"`
+	PartSize int64  `json:"part_size"`
+	Offset   int64  `json:"offset"`
+	// Parts holds the ETags of parts 1..len(Parts), each uploaded whole.
+	Parts []string `json:"parts"`
+	// Pending lists the objects holding the bytes after the last whole
+	// part, in order. Each Checkpoint adds one with only the bytes written
+	// since the previous one, so a slow upload does not send its current
+	// part again at every Checkpoint; they are dropped once the part is whole.
+	Pending []pendingChunk `json:"pending,omitempty"`
+	// Seq counts the writes of this record; it names pending objects, so a
+	// Checkpoint never overwrites the bytes the current record points to.
+	Seq int64 `json:"seq"`
+	// Owner is the lease owner that wrote the record (for people debugging).
+	Owner string `json:"owner,omitempty"`
+	State []byte `json:"state,omitempty"` // opaque, from Writer.Checkpoint
+}
+
+// pendingChunk is one object of pending bytes.
+type pendingChunk struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// pendingSize is the number of bytes after the last whole part.
+func (s *uploadState) pendingSize() int64 {
+	var n int64
+	for _, c := range s.Pending {
+		n += c.Size
+	}
+	return n
+}
+
+// partLen is the length of part n (1-based): PartSize but for the last one.
+func (s *uploadState) partLen(n int) int64 {
+	start := int64(n-1) * s.PartSize
+	return min(s.PartSize, s.Meta.Size-start)
+}
+
+func (s *uploadState) numParts() int {
+	if s.Meta.Size == 0 {
+		return 0
+	}
+	return int((s.Meta.Size + s.PartSize - 1) / s.PartSize)
+}
+
+func (s *uploadState) check() error {
+	var whole int64
+	for n := range len(s.Parts) {
+		whole += s.partLen(n + 1)
+	}
+	for _, c := range s.Pending {
+		if c.Size <= 0 || c.Key == "" {
+			return fmt.Errorf("inconsistent upload state (pending object %q of %d bytes)", c.Key, c.Size)
+		}
+	}
+	if pending := s.pendingSize(); s.PartSize <= 0 || s.Offset < 0 || s.Offset > s.Meta.Size ||
+		whole+pending != s.Offset || pending >= s.PartSize {
+		return fmt.Errorf("inconsistent upload state (offset %d, %d parts of %d, %d pending)",
+			s.Offset, len(s.Parts), s.PartSize, pending)
+	}
+	return nil
+}
+
+// leaseRecord is the content of an upload's lease object. A lease whose
+// Expires has passed may be taken by anyone, with a conditional PUT.
+type leaseRecord struct {
+	Schema  int       `json:"schema"`
+	Owner   string    `json:"owner"`
+	Expires time.Time `json:"expires"`
+}
+
+// putJSON stores v at key. cond sets If-Match or If-None-Match (see
+// ifMatch, ifNoneMatch). It returns the new object's ETag, or minio-go's error.
+func (b *Backend) putJSON(ctx context.Context, key string, v any, cond func(*minio.PutObjectOptions)) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", key, err)
+	}
+	opts := minio.PutObjectOptions{ContentType: "application/json"}
+	if cond != nil {
+		cond(&opts)
+	}
+	info, err := b.c.PutObject(ctx, b.cfg.Bucket, key, bytes.NewReader(raw), int64(len(raw)), "", "", opts)
+	if err != nil {
+		return "", err
+	}
+	return info.ETag, nil
+}
+
+// writeState stores st with cond and returns its ETag. minio-go retries a
+// request whose answer was lost, and the retry of a conditional write then
+// fails against our own first attempt: if the stored state is st (same
+// owner and sequence number), that is a success.
+func (b *Backend) writeState(ctx context.Context, st *uploadState, cond func(*minio.PutObjectOptions)) (string, error) {
+	key := b.keys.state(st.ID)
+	tag, err := b.putJSON(ctx, key, st, cond)
+	if err == nil || !isConflict(err) {
+		return tag, err
+	}
+	var cur uploadState
+	if curTag, gerr := b.getJSON(ctx, key, &cur); gerr == nil && cur.Owner == st.Owner && cur.Seq == st.Seq {
+		return curTag, nil
+	}
+	return "", err
+}
+
+func ifMatch(etag string) func(*minio.PutObjectOptions) {
+	return func(o *minio.PutObjectOptions) { o.SetMatchETag(etag) }
+}
+
+func ifNoneMatch(o *minio.PutObjectOptions) { o.SetMatchETagExcept("*") }
+
+// maxRecord bounds what getJSON reads: the largest record is a state with
+// MaxParts ETags and the upload layer's opaque state.
+const maxRecord = 4 << 20
+
+// getJSON reads the JSON object at key into v and returns its ETag. A missing
+// key is an error wrapping storage.ErrNotFound.
+func (b *Backend) getJSON(ctx context.Context, key string, v any) (string, error) {
+	body, info, _, err := b.c.GetObject(ctx, b.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return "", translate(err)
+	}
+	defer body.Close()
+	raw, err := io.ReadAll(io.LimitReader(body, maxRecord+1))
+	if err != nil {
+		return "", translate(err)
+	}
+	if len(raw) > maxRecord {
+		return "", fmt.Errorf("%s is larger than %d bytes", key, maxRecord)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return "", fmt.Errorf("decode %s: %w", key, err)
+	}
+	return info.ETag, nil
+}

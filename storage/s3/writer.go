@@ -1,0 +1,377 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// writer is the S3 storage.Writer. It holds the upload's lease until
+// Commit, Abort or Close, and at most one part of bytes in memory. A part is
+// uploaded by the Write that fills it. (Uploading it in the background while
+// the next part fills needs a second buffer, and measured no faster at equal
+// memory: docs/perf-s3.md.)
+//
+// Any failure of the store leaves the Writer failed for good (err): after
+// a lost response the Writer can no longer know what the bucket holds, so
+// the caller closes it and resumes, which reads the truth back.
+type writer struct {
+	b     *Backend
+	st    uploadState // as of the last Checkpoint (or Create, Resume)
+	tag   string      // ETag of the state object we last wrote
+	lease *lease
+
+	parts   []string // ETags of the whole parts uploaded; may run ahead of st.Parts
+	buf     []byte   // bytes after the last whole part: [len(parts)*PartSize, written)
+	written int64
+
+	// assembled: the multipart upload was completed by a Commit that
+	// stopped before publishing; Commit only has to publish.
+	assembled bool
+	final     *storage.Info // set by Commit
+	closed    bool
+	err       error       // the failure that ended the Writer
+	gone      atomic.Bool // set by Backend.Delete from another goroutine
+}
+
+func (w *writer) ID() string { return w.st.ID }
+
+// Info is the upload's metadata as of the last Checkpoint, or the complete
+// file's after Commit.
+func (w *writer) Info() storage.Info {
+	if w.final != nil {
+		return *w.final
+	}
+	return w.b.uploadInfo(w.st)
+}
+
+func (w *writer) Written() int64 { return w.written }
+
+// State returns the state of the last Checkpoint; callers must not modify it.
+func (w *writer) State() []byte { return w.st.State }
+
+// Write appends p at Written, uploading each part as soon as it is whole.
+// Errors wrap storage.ErrClosed, storage.ErrNotFound (deleted or purged),
+// storage.ErrLocked (another Writer took the upload over),
+// storage.ErrSizeExceeded (nothing of p is stored; the Writer stays usable)
+// or storage.ErrNoSpace. Any error but ErrSizeExceeded leaves the Writer
+// failed, with n counting the bytes of p it took before the failure: close
+// it and resume from the durable offset.
+func (w *writer) Write(p []byte) (int, error) {
+	if err := w.usable(context.Background(), "write"); err != nil {
+		return 0, err
+	}
+	if int64(len(p)) > w.st.Meta.Size-w.written {
+		return 0, fmt.Errorf("s3: write %s: %d bytes at %d of %d: %w",
+			w.st.ID, len(p), w.written, w.st.Meta.Size, storage.ErrSizeExceeded)
+	}
+	n := 0
+	for n < len(p) {
+		part := len(w.parts) + 1
+		want := w.st.partLen(part)
+		if w.buf == nil {
+			// Sized once for the biggest part this upload has left.
+			w.buf = make([]byte, 0, want)
+		}
+		k := min(int(want)-len(w.buf), len(p)-n)
+		w.buf = append(w.buf, p[n:n+k]...)
+		n += k
+		w.written += int64(k)
+		if int64(len(w.buf)) == want {
+			if err := w.uploadPart(part); err != nil {
+				return n, w.fail(fmt.Errorf("s3: write %s: %w", w.st.ID, err))
+			}
+		}
+	}
+	return n, nil
+}
+
+// uploadPart uploads the buffer as part n. The part number follows from the
+// offset, so uploading it again after a crash replaces the same part.
+func (w *writer) uploadPart(n int) error {
+	// No payload signature: over HTTPS the transport protects the bytes, and
+	// on two cores hashing every byte for it costs about a third of the
+	// throughput (docs/perf-s3.md). Write has no context: the part upload
+	// ends when minio-go's retries do.
+	p, err := w.b.c.PutObjectPart(context.Background(), w.b.cfg.Bucket, w.b.keys.data(w.st.ID), w.st.UploadID,
+		n, bytes.NewReader(w.buf), int64(len(w.buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+	if err != nil {
+		return fmt.Errorf("upload part %d: %w", n, translate(err))
+	}
+	w.parts = append(w.parts, p.ETag)
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Checkpoint stores the bytes written since the last Checkpoint that are not
+// in a whole part yet as one more pending object, then the state (offset,
+// parts, pending objects, state) with If-Match on the state's ETag: that
+// write is the commit point. So a Checkpoint sends only new bytes, however
+// often it runs. It returns the new durable offset, or an error wrapping
+// storage.ErrClosed, storage.ErrNotFound (the upload was deleted, by any
+// instance), storage.ErrLocked (another Writer took it over),
+// storage.ErrNoSpace or the context's error.
+func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
+	if err := w.usable(ctx, "checkpoint"); err != nil {
+		return w.st.Offset, err
+	}
+	next := w.st
+	next.Seq++
+	next.Owner = w.lease.owner
+	next.Parts = w.parts
+	next.Offset = w.written
+	next.State = bytes.Clone(state)
+	next.Modified = w.b.cfg.Now()
+	// The pending objects stay valid while the part they belong to is not
+	// whole; once it was uploaded, they hold nothing the buffer needs.
+	var stored int64
+	next.Pending = nil
+	carried := len(w.parts) == len(w.st.Parts)
+	if carried {
+		next.Pending = w.st.Pending
+		stored = w.st.pendingSize()
+	}
+	var fresh string // the pending object this Checkpoint wrote
+	if int64(len(w.buf)) > stored {
+		fresh = w.b.keys.pending(w.st.ID, next.Seq)
+		chunk := w.buf[stored:]
+		_, err := w.b.c.PutObject(ctx, w.b.cfg.Bucket, fresh, bytes.NewReader(chunk), int64(len(chunk)), "", "",
+			minio.PutObjectOptions{DisableContentSha256: true, DisableMultipart: true})
+		if err != nil {
+			return w.st.Offset, w.fail(fmt.Errorf("s3: checkpoint %s: store pending bytes: %w", w.st.ID, translate(err)))
+		}
+		next.Pending = append(slices.Clip(next.Pending), pendingChunk{Key: fresh, Size: int64(len(chunk))})
+	}
+	tag, err := w.b.writeState(ctx, &next, ifMatch(w.tag))
+	if err != nil {
+		if fresh != "" {
+			w.b.remove(context.WithoutCancel(ctx), fresh)
+		}
+		if isConflict(err) || isNotFound(err) {
+			err = w.whyLost(ctx)
+		} else {
+			err = translate(err)
+		}
+		return w.st.Offset, w.fail(fmt.Errorf("s3: checkpoint %s: write state: %w", w.st.ID, err))
+	}
+	old := w.st.Pending
+	w.st, w.tag = next, tag
+	if !carried {
+		// The part they belonged to is whole. A leftover costs only space:
+		// Commit and Delete remove the whole uploads/<id>/ prefix.
+		for _, c := range old {
+			w.b.remove(ctx, c.Key)
+		}
+	}
+	return w.st.Offset, nil
+}
+
+// Commit completes the multipart upload (a zero-byte file is one plain PUT),
+// then publishes the file record with the digest: that write is the commit
+// point, after which Stat, Open and List see the file. Helper objects are
+// deleted last. It returns an error wrapping storage.ErrIncomplete unless
+// every declared byte was written and checkpointed, storage.ErrInvalid for a
+// malformed digest, storage.ErrClosed, storage.ErrNotFound or
+// storage.ErrLocked. On success the lease is released.
+func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
+	if err := w.usable(ctx, "commit"); err != nil {
+		return storage.Info{}, err
+	}
+	id := w.st.ID
+	if w.written != w.st.Offset || w.st.Offset != w.st.Meta.Size {
+		return storage.Info{}, fmt.Errorf("s3: commit %s: written %d, durable %d, size %d: %w",
+			id, w.written, w.st.Offset, w.st.Meta.Size, storage.ErrIncomplete)
+	}
+	if !sha256Hex.MatchString(sha256) {
+		return storage.Info{}, fmt.Errorf("s3: commit %s: digest is not 64 hex digits: %w", id, storage.ErrInvalid)
+	}
+	// A Delete on another instance removes the state first: do not bring
+	// the file back to life if it already started.
+	opts := minio.StatObjectOptions{}
+	opts.SetMatchETag(w.tag)
+	if _, err := w.b.c.StatObject(ctx, w.b.cfg.Bucket, w.b.keys.state(id), opts); err != nil {
+		if isConflict(err) || isNotFound(err) {
+			err = w.whyLost(ctx)
+		}
+		return storage.Info{}, w.fail(fmt.Errorf("s3: commit %s: check state: %w", id, translate(err)))
+	}
+	etag, err := w.assemble(ctx)
+	if err != nil {
+		return storage.Info{}, w.fail(fmt.Errorf("s3: commit %s: %w", id, err))
+	}
+	fr := fileRecord{
+		Schema:   infoSchema,
+		ID:       id,
+		Meta:     w.st.Meta,
+		SHA256:   sha256,
+		Created:  w.st.Created,
+		Modified: w.b.cfg.Now(),
+		ETag:     etag,
+	}
+	if err := w.publish(ctx, fr); err != nil {
+		return storage.Info{}, w.fail(fmt.Errorf("s3: commit %s: publish: %w", id, err))
+	}
+	w.lease.stop()
+	// The file is published: what follows is tidying, which DeleteExpired
+	// finishes if it fails or we stop here.
+	_ = w.b.finishCommit(ctx, fr)
+	info := fr.info()
+	w.final = &info
+	w.release()
+	return info, nil
+}
+
+// publish writes the file record, unless one exists. minio-go retries a
+// request whose answer was lost, and the retry of this conditional write then
+// fails against our own first attempt: a stored record for the same bytes
+// and digest is a success.
+func (w *writer) publish(ctx context.Context, fr fileRecord) error {
+	_, err := w.b.putJSON(ctx, w.b.keys.info(fr.ID), fr, ifNoneMatch)
+	if err == nil || !isConflict(err) {
+		return translate(err)
+	}
+	cur, rerr := w.b.readFile(ctx, fr.ID)
+	if rerr == nil && cur.ETag == fr.ETag && cur.SHA256 == fr.SHA256 {
+		return nil
+	}
+	return fmt.Errorf("a record exists already: %w", err)
+}
+
+// assemble turns the uploaded parts into the data object and returns its ETag.
+func (w *writer) assemble(ctx context.Context) (string, error) {
+	b, id := w.b, w.st.ID
+	switch {
+	case w.st.Meta.Size == 0:
+		info, err := b.c.PutObject(ctx, b.cfg.Bucket, b.keys.data(id), bytes.NewReader(nil), 0, "", "",
+			b.dataOptions(id, w.st.Meta, w.st.Created))
+		if err != nil {
+			return "", fmt.Errorf("store empty file: %w", translate(err))
+		}
+		return info.ETag, nil
+	case !w.assembled:
+		parts := make([]minio.CompletePart, len(w.parts))
+		for i, etag := range w.parts {
+			parts[i] = minio.CompletePart{PartNumber: i + 1, ETag: etag}
+		}
+		info, err := b.c.CompleteMultipartUpload(ctx, b.cfg.Bucket, b.keys.data(id), w.st.UploadID, parts, minio.PutObjectOptions{})
+		if err == nil {
+			return info.ETag, nil
+		}
+		if !isNotFound(err) {
+			return "", fmt.Errorf("complete multipart upload: %w", translate(err))
+		}
+		// Completed by an earlier attempt whose answer we lost?
+		if ok, aerr := b.assembled(ctx, &w.st); aerr != nil || !ok {
+			return "", fmt.Errorf("complete multipart upload: %w", translate(err))
+		}
+	}
+	oi, err := b.c.StatObject(ctx, b.cfg.Bucket, b.keys.data(id), minio.StatObjectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("stat data: %w", translate(err))
+	}
+	return oi.ETag, nil
+}
+
+// Abort deletes the upload (multipart upload, state and helper objects) and
+// releases the lease. It returns an error wrapping storage.ErrClosed,
+// storage.ErrNotFound if the upload was deleted meanwhile, or
+// storage.ErrLocked if another Writer took it over (then nothing is deleted);
+// the Writer is released in every case.
+func (w *writer) Abort(ctx context.Context) error {
+	if w.closed {
+		return fmt.Errorf("s3: abort: %w", storage.ErrClosed)
+	}
+	if err := w.usable(ctx, "abort"); errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrLocked) {
+		w.Close()
+		return err
+	}
+	w.gone.Store(true)
+	w.lease.stop()
+	err := w.b.removeUpload(ctx, w.st)
+	w.release()
+	if err != nil {
+		return fmt.Errorf("s3: abort %s: %w", w.st.ID, err)
+	}
+	return nil
+}
+
+// Close releases the lease without completing; bytes after the last
+// Checkpoint are dropped (the next Resume starts at Offset). Close after
+// Commit, Abort or Close does nothing and returns nil, so it is safe to defer.
+func (w *writer) Close() error {
+	if w.closed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	err := w.lease.release(ctx)
+	w.release()
+	if err != nil {
+		return fmt.Errorf("s3: close %s: %w", w.st.ID, err)
+	}
+	return nil
+}
+
+// begin starts the Writer's lease renewals and makes it known to Delete.
+func (w *writer) begin() {
+	w.lease.keep()
+	w.b.register(w)
+}
+
+// release forgets the Writer and drops its buffer.
+func (w *writer) release() {
+	w.lease.stop()
+	w.closed = true
+	w.buf = nil
+	w.b.unregister(w)
+}
+
+// usable reports why the Writer cannot write, checkpoint or commit now.
+func (w *writer) usable(ctx context.Context, op string) error {
+	switch {
+	case w.closed:
+		return fmt.Errorf("s3: %s: %w", op, storage.ErrClosed)
+	case w.gone.Load():
+		return fmt.Errorf("s3: %s %s: deleted: %w", op, w.st.ID, storage.ErrNotFound)
+	case w.err != nil:
+		return fmt.Errorf("s3: %s %s: writer failed earlier: %w", op, w.st.ID, w.err)
+	case w.lease.lost.Load():
+		return w.fail(fmt.Errorf("s3: %s %s: %w", op, w.st.ID, w.whyLost(ctx)))
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3: %s %s: %w", op, w.st.ID, err)
+	}
+	return nil
+}
+
+// fail records err as the reason the Writer is unusable and returns it.
+func (w *writer) fail(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		w.gone.Store(true)
+	}
+	w.err = err
+	return err
+}
+
+// whyLost tells apart the two reasons a conditional write on our state or
+// lease can fail: the upload was deleted (storage.ErrNotFound), or another
+// Writer took it over (storage.ErrLocked).
+func (w *writer) whyLost(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	ok, err := w.b.exists(ctx, w.b.keys.state(w.st.ID))
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload changed by someone else (%w)", err)
+	case !ok:
+		return fmt.Errorf("upload was deleted: %w", storage.ErrNotFound)
+	}
+	return fmt.Errorf("upload was taken over by another writer: %w", storage.ErrLocked)
+}
