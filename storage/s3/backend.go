@@ -51,6 +51,12 @@ var (
 // missing and cfg.CreateBucket is false (it creates the bucket otherwise).
 // A bad Config is an error wrapping storage.ErrInvalid.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
+	return newWrapped(ctx, cfg, func(c client) client { return c })
+}
+
+// newWrapped is New with every store call but the startup probe going
+// through wrap(the real client), so tests can inject faults.
+func newWrapped(ctx context.Context, cfg Config, wrap func(client) client) (*Backend, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
 		return nil, err
@@ -63,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return open(ctx, cfg, c, probe)
+	return open(ctx, cfg, wrap(c), probe)
 }
 
 func newCore(cfg Config, maxRetries int) (*minio.Core, error) {

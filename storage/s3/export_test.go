@@ -13,19 +13,7 @@ type Client = client
 // NewWithClient is New with every store call but the startup probe going
 // through wrap(the real client).
 func NewWithClient(ctx context.Context, cfg Config, wrap func(Client) Client) (*Backend, error) {
-	cfg, err := cfg.normalize()
-	if err != nil {
-		return nil, err
-	}
-	c, err := newCore(cfg, 0)
-	if err != nil {
-		return nil, err
-	}
-	probe, err := newCore(cfg, 1)
-	if err != nil {
-		return nil, err
-	}
-	return open(ctx, cfg, wrap(c), probe)
+	return newWrapped(ctx, cfg, wrap)
 }
 
 // Abandon makes w stop renewing its lease without releasing it, as a
