@@ -1,0 +1,95 @@
+// Package upload implements ferry's resumable uploads over WebSocket: the
+// wire frames (protocol.go), the server side (Handler) and the Go client.
+//
+// # Server design
+//
+// Handler serves GET /ws/upload. One connection is one session; there is no
+// hub. A session has three goroutines, after gorilla's chat example:
+//
+//   - the read pump (the ServeHTTP goroutine) only reads. It hands text
+//     frames, and binary messages cut into 64 KiB pieces as they arrive, to
+//     the session loop in order. The WebSocket read limit is max_frame, so a
+//     bigger message makes gorilla close with 1009; the pump then drains
+//     what the peer is still sending for a moment, so that the close frame
+//     reaches it rather than a TCP reset.
+//   - the session loop owns all upload state and the storage.Writer: the
+//     contract's state machine, checkpoints, progress pacing, and the
+//     clean-up when the connection ends.
+//   - the write pump is the only writer of frames. Every write has a
+//     deadline; it pings every PingPeriod. A pong or any incoming bytes push
+//     the read deadline to two periods ahead, so a silent peer is dropped
+//     (time the server itself spent not reading does not count).
+//
+// Each active upload adds a hashing goroutine: SHA-256 is the costliest step
+// of an upload, so it runs beside the socket reads and storage writes rather
+// than between them. A piece goes read pump -> session loop (storage write)
+// -> hasher -> the Handler's piece pool. A session may hold at most 16 pieces
+// (1 MiB), which bounds its memory whatever the file or frame size and lets
+// reading run ahead while storage syncs; an idle connection holds none.
+//
+// # Whole messages without holding them
+//
+// A message that would take the upload past its declared size must be
+// rejected whole (size_exceeded), yet holding every message until its end
+// would cost max_frame per connection. No message can carry more than
+// max_frame, so while the upload has at least max_frame bytes to go, its
+// pieces are written as they arrive. Only nearer the end is a message held
+// back until it is whole and then stored or rejected. A connection that dies
+// in the middle of a streamed message keeps the pieces that arrived: they
+// are the file's next bytes all the same, and the client resumes from the
+// offset it is given.
+//
+// # Durability and progress
+//
+// A progress frame's offset is only ever a value that Writer.Checkpoint
+// returned. Each Checkpoint stores, with the bytes it makes durable, the
+// digest's state (crypto/sha256's MarshalBinary) covering exactly those
+// bytes, so a resume restores the digest instead of re-reading the file. A
+// checkpoint waits for the hasher to catch up first (a snapshot request
+// travels the hasher's queue behind the bytes).
+//
+// While bytes keep coming, checkpoints are made checkpointCost (4) times as
+// long apart as the last one took, at least checkpointEvery (20 ms) and at
+// most maxCheckpointWait (200 ms): a sync has a fixed cost that a slow disk
+// should spread over more bytes. When the stream pauses for 20 ms, whatever
+// is pending is checkpointed at once. A backend's CheckpointInterval is the
+// least gap in both cases. At most maxParallelCheckpoints sessions of a
+// Handler checkpoint for progress at once; the others try again later, so
+// that many uploads share the store's sync capacity instead of queueing on
+// it (checkpoints before a commit or at a disconnect always happen).
+//
+// Progress goes out when the upload moved and 20 ms have passed since the
+// previous progress frame on the connection. A timer in the session loop
+// drives both even when no bytes arrive, so received bytes become durable
+// and are reported without waiting for the client.
+//
+// When a connection ends for any reason (close, reset, liveness timeout,
+// shutdown, over-long message), the session stores what was already read,
+// checkpoints it and closes the Writer, which releases the upload's lock.
+// Storage calls run under a context that outlives the session's by a short
+// grace period for exactly this. Errors are mapped to protocol codes in one
+// place (protocolError).
+//
+// # Choices where the contract is silent
+//
+//   - size must be a JSON integer literal: 1e3 and 1.0 are bad_request, even
+//     though they denote whole numbers (see parseSize). A literal too large
+//     for int64 is too_large. null is never accepted for any field. mime must
+//     be "type/subtype" (parameters allowed).
+//   - A text frame over 64 KiB is a bad_request (its bytes are dropped). A
+//     malformed start or resume while an upload is active is
+//     already_started.
+//   - Content sniffing (http.DetectContentType) decides on the first 512
+//     bytes of the file, or all of it if it is shorter, however the bytes
+//     were split into messages and connections (the bytes seen so far are
+//     saved with each checkpoint until it has decided). The sniffer's
+//     fallbacks (application/octet-stream, text/plain) count as types: list
+//     them in AllowedTypes to accept content Go cannot identify. A short
+//     first message whose sniffed type is already specific and not allowed
+//     (text/html) is rejected at once. Empty files are not sniffed.
+//   - A storage failure found by a timer checkpoint is reported at once,
+//     not at the client's next message.
+//   - Error frames carry the id of the upload they concern, or of the active
+//     upload for errors about a frame (bad_request, already_started).
+//   - After Shutdown begins, new handshakes get 503.
+package upload

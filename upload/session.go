@@ -1,0 +1,556 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ferryhq/ferry/storage"
+)
+
+// Pacing of checkpoints and progress frames.
+const (
+	// checkpointEvery is the least time between two checkpoints made to
+	// report progress (a backend's CheckpointInterval may raise it), and
+	// how long after the last frame a pause in the stream counts as idle:
+	// then whatever is pending is checkpointed at once.
+	checkpointEvery = 20 * time.Millisecond
+	// checkpointCost paces checkpoints while frames keep coming: the next
+	// one waits checkpointCost times as long as the last one took, so that
+	// a slow disk's fixed cost per sync is spread over more bytes.
+	checkpointCost = 4
+	// maxCheckpointWait caps that wait, so durable offsets keep moving
+	// under a steady stream.
+	maxCheckpointWait = 200 * time.Millisecond
+	// progressEvery is the contract's least gap between progress frames.
+	progressEvery = 20 * time.Millisecond
+)
+
+// upload is the active upload of a session. Only the session loop touches it.
+type upload struct {
+	w        storage.Writer
+	id       string
+	size     int64
+	declared string // the client's expected sha256, lower-case, or ""
+	hash     *hasher
+	sniff    sniffer
+
+	received int64 // accepted and written to storage (= w.Written())
+	durable  int64 // what the last Checkpoint returned
+
+	lastCheckpoint time.Time
+	lastFrame      time.Time
+	wait           time.Duration // between checkpoints while frames keep coming
+	retry          time.Time     // no progress checkpoint before this (slots were busy)
+
+	// What the last progress frame said.
+	repReceived, repOffset int64
+}
+
+// message is the state of the binary message being received. Its pieces
+// are stored as they arrive when the message cannot pass the declared size
+// (the rest of the upload is at least max_frame, the most a message can
+// carry); nearer the end they are held back in tail until the message is
+// whole, so that one that would pass the size is rejected whole.
+type message struct {
+	up     *upload // the upload active when the message began; nil: none
+	stream bool    // pieces go to storage as they come
+	tail   []byte  // held-back bytes when not streaming
+	over   bool    // the held-back message passes the declared size
+}
+
+// handle runs one client message through the state machine.
+func (s *session) handle(m inbound) {
+	if m.binary {
+		s.onPiece(m)
+		return
+	}
+	if m.tooLong {
+		s.reject(badRequest(fmt.Sprintf("text frame is over %d bytes", maxTextFrame)))
+		return
+	}
+	req, err := parseRequest(m.text)
+	if err != nil && !(s.up != nil && (req.Type == TypeStart || req.Type == TypeResume)) {
+		s.reject(err)
+		return
+	}
+	if s.ctx.Err() != nil && (req.Type == TypeStart || req.Type == TypeResume) {
+		return // the connection is gone: nobody would learn the new id
+	}
+	switch req.Type {
+	case TypeStart:
+		s.onStart(req.Start)
+	case TypeResume:
+		s.onResume(req.ID)
+	case TypeEnd:
+		s.onEnd()
+	case TypeAbort:
+		s.onAbort()
+	}
+}
+
+// reject answers a frame that could not be acted on. Parse errors never
+// touch the active upload, whatever their code.
+func (s *session) reject(err error) {
+	id := ""
+	if s.up != nil {
+		id = s.up.id
+	}
+	s.sendError(protocolError(err, id))
+}
+
+func (s *session) sendError(e *Error) {
+	s.h.metrics.error(e.Code)
+	s.log.Debug("upload: error frame", "code", e.Code, "id", e.ID, "message", e.Message)
+	s.send(ErrorFrame{Type: TypeError, Code: e.Code, Message: e.Message, ID: e.ID})
+}
+
+func (s *session) onStart(f StartFrame) {
+	if s.up != nil {
+		s.sendError(&Error{Code: CodeAlreadyStarted, Message: "an upload is already active on this connection", ID: s.up.id})
+		return
+	}
+	if s.h.maxSize > 0 && f.Size > s.h.maxSize {
+		s.sendError(&Error{Code: CodeTooLarge, Message: fmt.Sprintf("the declared size is over this server's limit of %d bytes", s.h.maxSize)})
+		return
+	}
+	if f.MIME != "" && !s.h.allowed.allows(f.MIME) {
+		s.sendError(&Error{Code: CodeForbiddenType, Message: fmt.Sprintf("this server does not accept %q files", clip(f.MIME))})
+		return
+	}
+	id := s.h.newID()
+	if !storage.ValidID(id) {
+		s.log.Error("upload: NewID returned an id that is not a UUID v4 or v7", "id", clip(id))
+		s.sendError(&Error{Code: CodeStorageError, Message: "the server could not allocate an upload id"})
+		return
+	}
+	w, err := s.h.backend.Create(s.storeCtx, id, storage.Meta{Name: f.Name, Size: f.Size, MIME: f.MIME, SHA256: f.SHA256})
+	if err != nil {
+		s.storageError("create", id, err)
+		return
+	}
+	s.begin(w)
+}
+
+func (s *session) onResume(id string) {
+	if s.up != nil {
+		s.sendError(&Error{Code: CodeAlreadyStarted, Message: "an upload is already active on this connection", ID: s.up.id})
+		return
+	}
+	if !storage.ValidID(id) {
+		s.sendError(protocolError(storage.ErrNotFound, ""))
+		return
+	}
+	w, err := s.h.backend.Resume(s.storeCtx, id)
+	if errors.Is(err, storage.ErrComplete) {
+		// The client may have lost the answer to its end: tell it again.
+		info, err := s.h.backend.Stat(s.storeCtx, id)
+		if err != nil {
+			s.storageError("stat", id, err)
+			return
+		}
+		s.send(CompleteFrame{Type: TypeComplete, ID: id, Size: info.Meta.Size, SHA256: info.SHA256, URL: FileURL(id)})
+		return
+	}
+	if err != nil {
+		s.storageError("resume", id, err)
+		return
+	}
+	s.begin(w)
+}
+
+// begin makes w the active upload, restoring the digest and sniffing state
+// of its last Checkpoint, and answers ready.
+func (s *session) begin(w storage.Writer) {
+	info := w.Info()
+	var st savedState
+	if raw := w.State(); raw != nil {
+		var err error
+		if st, err = decodeState(raw); err != nil {
+			s.abandon(w, err)
+			return
+		}
+	}
+	// State and offset must describe the same bytes, or the digest would
+	// be wrong; a fresh upload has neither.
+	consistent := st.n == info.Offset && w.Written() == info.Offset &&
+		(st.sniffed || int64(len(st.prefix)) == min(info.Offset, sniffLen))
+	if !consistent {
+		s.abandon(w, fmt.Errorf("%w: covers %d bytes, upload has %d", errBadState, st.n, info.Offset))
+		return
+	}
+	hash, err := newHasher(st.digest, st.n, s.pieces.put)
+	if err != nil {
+		s.abandon(w, err)
+		return
+	}
+	s.up = &upload{
+		w:              w,
+		id:             w.ID(),
+		size:           info.Meta.Size,
+		declared:       info.Meta.SHA256,
+		hash:           hash,
+		sniff:          sniffer{decided: st.sniffed, prefix: st.prefix},
+		received:       info.Offset,
+		durable:        info.Offset,
+		lastCheckpoint: time.Now(),
+		wait:           s.h.minCheckpoint,
+		repReceived:    info.Offset,
+		repOffset:      info.Offset,
+	}
+	s.send(ReadyFrame{
+		Type:      TypeReady,
+		ID:        s.up.id,
+		Offset:    info.Offset,
+		Size:      info.Meta.Size,
+		MaxFrame:  s.h.maxFrame,
+		ExpiresAt: info.ExpiresAt,
+	})
+}
+
+// abandon releases a Writer whose saved state cannot be used.
+func (s *session) abandon(w storage.Writer, err error) {
+	w.Close()
+	s.storageError("restore", w.ID(), err)
+}
+
+// onPiece takes one piece of a binary message.
+func (s *session) onPiece(m inbound) {
+	if m.first {
+		s.msg = message{up: s.up}
+		if u := s.up; u != nil {
+			s.msg.stream = u.size-u.received >= s.h.maxFrame
+		}
+	}
+	msg := &s.msg
+	// The upload may have ended while the message was arriving (a failed
+	// checkpoint, say): its remaining pieces are dropped.
+	current := msg.up != nil && msg.up == s.up
+	switch {
+	case !current:
+		s.pieces.put(m.piece)
+	case msg.stream:
+		s.store(m.data, m.piece)
+	default:
+		if !msg.over && int64(len(msg.tail)+len(m.data)) > msg.up.size-msg.up.received {
+			msg.over, msg.tail = true, nil
+		}
+		if !msg.over {
+			msg.tail = append(msg.tail, m.data...)
+		}
+		s.pieces.put(m.piece)
+	}
+	if !m.last {
+		return
+	}
+	switch {
+	case msg.up == nil:
+		s.sendError(&Error{Code: CodeNotStarted, Message: "no upload is active: send start or resume first"})
+	case !current || msg.stream:
+	case msg.over:
+		u := msg.up
+		s.sendError(&Error{Code: CodeSizeExceeded, ID: u.id, Message: fmt.Sprintf(
+			"the message would take the upload past its declared size of %d bytes; nothing of it was stored, the upload stays at %d", u.size, u.received)})
+	case len(msg.tail) > 0:
+		s.store(msg.tail, nil)
+	}
+	s.msg = message{}
+}
+
+// store writes data, the next bytes of the active upload, to storage and
+// hands it to the hasher; piece (if not nil) is the pooled buffer data lies
+// in, which store takes over. Bytes are known to fit the declared size.
+func (s *session) store(data []byte, piece *[]byte) {
+	u := s.up
+	if len(data) == 0 {
+		if piece != nil {
+			s.pieces.put(piece)
+		}
+		return
+	}
+	if _, err := u.w.Write(data); err != nil {
+		if piece != nil {
+			s.pieces.put(piece)
+		}
+		s.fail("write", err)
+		return
+	}
+	u.received += int64(len(data))
+	u.lastFrame = time.Now()
+	s.h.metrics.bytes(len(data))
+	verdict := u.sniff.feed(data, u.size, s.h.allowed) // before the hasher may recycle data
+	u.hash.add(data, piece)
+	if verdict == sniffForbidden {
+		s.forbidContent()
+		return
+	}
+	s.pace()
+}
+
+// forbidContent deletes an upload whose sniffed content type is not allowed.
+func (s *session) forbidContent() {
+	u := s.up
+	if err := u.w.Abort(s.storeCtx); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.log.Warn("upload: abort after forbidden content", "id", u.id, "err", err)
+	}
+	s.end()
+	s.sendError(&Error{Code: CodeForbiddenType, ID: u.id, Message: fmt.Sprintf(
+		"the content is %s, which this server does not accept; the upload was deleted", u.sniff.Type)})
+}
+
+func (s *session) onEnd() {
+	u := s.up
+	if u == nil {
+		s.sendError(&Error{Code: CodeNotStarted, Message: "no upload is active: nothing to end"})
+		return
+	}
+	if u.received < u.size {
+		s.sendError(&Error{Code: CodeIncomplete, ID: u.id, Message: fmt.Sprintf(
+			"%d of %d bytes received; send the remaining %d", u.received, u.size, u.size-u.received)})
+		return
+	}
+	if !u.sniff.decided && u.sniff.feed(nil, u.size, s.h.allowed) != sniffAllowed {
+		s.forbidContent()
+		return
+	}
+	if u.durable < u.received {
+		if err := s.checkpoint(true); err != nil {
+			s.fail("checkpoint", err)
+			return
+		}
+	}
+	snap := u.hash.snapshot()
+	if snap.err != nil {
+		s.fail("hash", snap.err)
+		return
+	}
+	if u.declared != "" && snap.sum != u.declared {
+		err := u.w.Abort(s.storeCtx)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			s.log.Warn("upload: abort after checksum mismatch", "id", u.id, "err", err)
+		}
+		s.end()
+		s.sendError(&Error{Code: CodeChecksumMismatch, ID: u.id, Message: fmt.Sprintf(
+			"the received bytes have sha256 %s, not the declared %s; the upload was deleted", snap.sum, u.declared)})
+		return
+	}
+	info, err := u.w.Commit(s.storeCtx, snap.sum)
+	if err != nil {
+		s.fail("commit", err)
+		return
+	}
+	s.end()
+	s.h.metrics.complete()
+	s.send(CompleteFrame{Type: TypeComplete, ID: u.id, Size: info.Meta.Size, SHA256: snap.sum, URL: FileURL(u.id)})
+}
+
+func (s *session) onAbort() {
+	u := s.up
+	if u == nil {
+		s.sendError(&Error{Code: CodeNotStarted, Message: "no upload is active: nothing to abort"})
+		return
+	}
+	err := u.w.Abort(s.storeCtx)
+	if err != nil {
+		u.w.Close() // make sure the lock goes even if Abort failed half-way
+	}
+	s.end()
+	if err != nil {
+		s.storageError("abort", u.id, err)
+		return
+	}
+	s.send(AbortedFrame{Type: TypeAborted, ID: u.id})
+}
+
+// fail reports a storage failure of the active upload. Errors that end an
+// upload release its Writer: nothing is checkpointed after a failed write,
+// since its digest would not match, so the upload stays resumable from its
+// last durable offset.
+func (s *session) fail(op string, err error) {
+	u := s.up
+	e := protocolError(err, u.id)
+	if endsUpload(e.Code) {
+		u.w.Close()
+		s.end()
+	}
+	s.logStorage(op, u.id, e, err)
+	s.sendError(e)
+}
+
+// storageError reports a failure while no upload is active.
+func (s *session) storageError(op, id string, err error) {
+	e := protocolError(err, id)
+	s.logStorage(op, id, e, err)
+	s.sendError(e)
+}
+
+func (s *session) logStorage(op, id string, e *Error, err error) {
+	if e.Code == CodeStorageError || e.Code == CodeQuotaExceeded {
+		s.log.Warn("upload: storage failed", "op", op, "id", id, "code", e.Code, "err", err)
+	}
+}
+
+// end forgets the active upload once its Writer is committed, aborted or
+// closed.
+func (s *session) end() {
+	s.up.hash.stop()
+	s.up = nil
+	s.timer.Stop()
+}
+
+// checkpoint makes everything received durable together with the digest
+// state that covers it.
+//
+// A checkpoint made only to report progress (must false) is skipped, with
+// errCheckpointBusy, while maxParallelCheckpoints of the Handler's sessions
+// are making one: with many uploads at once the store's sync capacity is
+// shared, and each upload then checkpoints less often, over more bytes.
+// Checkpoints that must happen (end, disconnect) go ahead at once, like the
+// Commit that follows them: queueing them would only delay the upload.
+func (s *session) checkpoint(must bool) error {
+	u := s.up
+	if !must {
+		select {
+		case s.h.checkpointSlots <- struct{}{}:
+			defer func() { <-s.h.checkpointSlots }()
+		default:
+			return errCheckpointBusy
+		}
+	}
+
+	snap := u.hash.snapshot()
+	if snap.err != nil {
+		return snap.err
+	}
+	if snap.n != u.received {
+		return fmt.Errorf("digest covers %d bytes, %d were written", snap.n, u.received)
+	}
+	state := savedState{n: snap.n, sniffed: u.sniff.decided, prefix: u.sniff.prefix, digest: snap.state}.encode()
+	start := time.Now()
+	off, err := u.w.Checkpoint(s.storeCtx, state)
+	took := time.Since(start)
+	s.h.metrics.checkpoint(took.Seconds())
+	if err != nil {
+		return err
+	}
+	if off != u.received {
+		return fmt.Errorf("checkpoint made %d bytes durable, %d were written", off, u.received)
+	}
+	u.durable = off
+	u.lastCheckpoint = time.Now()
+	u.wait = max(s.h.minCheckpoint, min(checkpointCost*took, maxCheckpointWait))
+	return nil
+}
+
+// errCheckpointBusy says a progress checkpoint was skipped because the
+// Handler's other sessions are using every checkpoint slot.
+var errCheckpointBusy = errors.New("all checkpoint slots are busy")
+
+// checkpointDue returns when the pending bytes of u should be checkpointed:
+// u.wait after the last checkpoint while frames keep coming, or as soon as
+// the stream has paused for checkpointEvery, but never sooner than the
+// backend's interval. It returns the zero time if nothing is pending.
+func (s *session) checkpointDue(u *upload) time.Time {
+	if u.received == u.durable {
+		return time.Time{}
+	}
+	streaming := u.lastCheckpoint.Add(u.wait)
+	idle := u.lastFrame.Add(checkpointEvery)
+	if earliest := u.lastCheckpoint.Add(s.h.minCheckpoint); idle.Before(earliest) {
+		idle = earliest
+	}
+	due := streaming
+	if idle.Before(streaming) {
+		due = idle
+	}
+	if due.Before(u.retry) {
+		due = u.retry
+	}
+	return due
+}
+
+// pace checkpoints and reports progress when they are due, and sets the
+// timer for the next time one will be. It runs after every stored frame and
+// whenever the timer fires, so bytes that arrived become durable and are
+// reported even when no further frame comes.
+func (s *session) pace() {
+	u := s.up
+	if u == nil {
+		return
+	}
+	now := time.Now()
+	if due := s.checkpointDue(u); !due.IsZero() && !now.Before(due) {
+		err := s.checkpoint(false)
+		switch {
+		case errors.Is(err, errCheckpointBusy):
+			u.retry = now.Add(u.wait) // try again later, not on every piece
+		case err != nil:
+			s.fail("checkpoint", err)
+			return
+		}
+		now = time.Now()
+	}
+	if s.unreported() && now.Sub(s.lastProgress) >= progressEvery {
+		s.progress(now)
+	}
+
+	next := s.checkpointDue(u)
+	if s.unreported() {
+		if p := s.lastProgress.Add(progressEvery); next.IsZero() || p.Before(next) {
+			next = p
+		}
+	}
+	if next.IsZero() {
+		s.timer.Stop()
+		return
+	}
+	s.timer.Reset(max(next.Sub(now), time.Millisecond))
+}
+
+// unreported says whether the active upload has moved since the last
+// progress frame.
+func (s *session) unreported() bool {
+	u := s.up
+	return !s.h.noProgress && u != nil && (u.durable != u.repOffset || u.received != u.repReceived)
+}
+
+// progress sends a progress frame. If the queue to the client is full it
+// tries again at the next pace (a later frame says all this one would).
+func (s *session) progress(now time.Time) {
+	u := s.up
+	s.lastProgress = now
+	if s.trySend(ProgressFrame{Type: TypeProgress, ID: u.id, Received: u.received, Offset: u.durable, Size: u.size}) {
+		u.repReceived, u.repOffset = u.received, u.durable
+	}
+}
+
+// finish runs when the connection has ended: the active upload is
+// checkpointed (with storage's grace period) and released, so that it can be
+// resumed at once, here or on another instance. If the server ended the
+// session while the connection is up, the client is told the final offset
+// and that the server is going away (1001).
+func (s *session) finish() {
+	// The connection is still up when the server ended the session
+	// (Shutdown, or the request context going away): say goodbye.
+	live := !errors.Is(context.Cause(s.ctx), errConnEnded)
+	if u := s.up; u != nil {
+		if u.received > u.durable {
+			if err := s.checkpoint(true); err != nil {
+				s.log.Warn("upload: checkpoint at disconnect", "id", u.id, "err", err)
+			}
+		}
+		if live && s.unreported() {
+			// Keep the contract's pacing even for this last frame.
+			time.Sleep(time.Until(s.lastProgress.Add(progressEvery)))
+			s.progress(time.Now())
+		}
+		u.w.Close()
+		s.end()
+	}
+	if live {
+		s.sendClose(websocket.CloseGoingAway, string(CodeShuttingDown))
+	}
+}
