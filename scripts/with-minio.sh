@@ -5,7 +5,7 @@
 #   1. installs the pinned MinIO release into <repo>/.tools/bin when it is missing
 #      (go install from the Go module proxy, about two minutes the first time);
 #   2. starts it on a free 127.0.0.1 port with a temporary data directory and
-#      generated credentials, and waits for /minio/health/live;
+#      generated credentials, and waits for /minio/health/cluster (the object layer is up, not just the process);
 #   3. exports, for CMD and its children:
 #        FERRY_TEST_S3_ENDPOINT     host:port (plain HTTP)
 #        FERRY_TEST_S3_ACCESS_KEY   FERRY_TEST_S3_SECRET_KEY
@@ -110,12 +110,12 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 healthy() {
 	if command -v curl >/dev/null; then
-		curl -fsS -o /dev/null --max-time 2 "http://$1/minio/health/live" 2>/dev/null
+		curl -fsS -o /dev/null --max-time 2 "http://$1/minio/health/cluster" 2>/dev/null
 		return
 	fi
 	local host=${1%:*} port=${1##*:} status
 	exec 3<>"/dev/tcp/$host/$port" || return 1
-	printf 'GET /minio/health/live HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3
+	printf 'GET /minio/health/cluster HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3
 	read -r _ status _ <&3 || true
 	exec 3>&-
 	[[ "$status" == 200 ]]

@@ -340,7 +340,7 @@ func launchMinIO(bin, addr, dir string) (stop func(), err error) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/minio/health/live"); err == nil {
+		if resp, err := http.Get("http://" + addr + "/minio/health/cluster"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return stop, nil

@@ -216,7 +216,7 @@ func (s *Server) Start() {
 			s.t.Fatalf("s3test: minio exited at start; log:\n%s", s.readLog())
 		default:
 		}
-		resp, err := http.Get("http://" + s.Addr + "/minio/health/live")
+		resp, err := http.Get("http://" + s.Addr + "/minio/health/cluster")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
