@@ -1,6 +1,6 @@
 package download_test
 
-// Benchmarks of docs/perf-download.md. Each one measures ferry's handler and
+// Benchmarks of docs/performance.md. Each one measures ferry's handler and
 // the baseline, http.ServeFile of the very same data file, alternately in
 // the same run, and reports both and their ratio: on a shared 2-core machine
 // only ratios taken side by side mean anything.

@@ -13,7 +13,7 @@
 // and also Content-Disposition and Content-Security-Policy: sandbox. The body
 // is copied through a 256 KiB buffer from a pool the Handler owns: system
 // calls are what a download costs, and a bigger buffer makes fewer of them
-// (docs/perf-download.md).
+// (docs/performance.md).
 //
 // ServeContent answers some Range headers against the contract, so it only
 // ever sees one it handles right. planRange parses the header strictly

@@ -34,7 +34,7 @@ const (
 	clientChunkSize = 1 << 20
 	// clientWindowChunks: the server reports `received` at most every 20 ms,
 	// so the window must cover 20 ms of transfer: 8 chunks of 1 MiB cap an
-	// upload near 420 MB/s, 32 chunks near 1.3 GB/s (docs/perf-client.md).
+	// upload near 420 MB/s, 32 chunks near 1.3 GB/s (docs/performance.md).
 	clientWindowChunks     = 32
 	clientMaxRetries       = 10
 	clientTimeout          = 90 * time.Second

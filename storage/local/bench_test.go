@@ -34,7 +34,7 @@ const (
 // 64 MiB. Both run in every iteration, in alternating order, and the
 // iteration reports both rates, their ratio and each side's CPU time, so
 // machine noise that spans an iteration hits both sides alike. Run with a
-// small fixed -benchtime (figures in docs/perf-storage.md):
+// small fixed -benchtime (figures in docs/performance.md):
 //
 //	go test -run '^$' -bench WriteCheckpoint -benchtime 2x -count 5 ./storage/local
 func BenchmarkWriteCheckpoint(b *testing.B) {

@@ -17,7 +17,7 @@ import (
 // Commit, Abort or Close, and at most one part of bytes in memory. A part is
 // uploaded by the Write that fills it. (Uploading it in the background while
 // the next part fills needs a second buffer, and measured no faster at equal
-// memory: docs/perf-s3.md.)
+// memory: docs/performance.md.)
 //
 // Any failure of the store leaves the Writer failed for good (err): after
 // a lost response the Writer can no longer know what the bucket holds, so
@@ -98,7 +98,7 @@ func (w *writer) Write(p []byte) (int, error) {
 func (w *writer) uploadPart(n int) error {
 	// No payload signature: over HTTPS the transport protects the bytes, and
 	// on two cores hashing every byte for it costs about a third of the
-	// throughput (docs/perf-s3.md). Write has no context: the part upload
+	// throughput (docs/performance.md). Write has no context: the part upload
 	// ends when minio-go's retries do.
 	p, err := w.b.c.PutObjectPart(context.Background(), w.b.cfg.Bucket, w.b.keys.data(w.st.ID), w.st.UploadID,
 		n, bytes.NewReader(w.buf), int64(len(w.buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
