@@ -308,6 +308,12 @@ func (s *session) onEnd() {
 		return
 	}
 	if u.received < u.size {
+		// Make what arrived durable before telling the client to go on; this
+		// is also where an upload deleted meanwhile is noticed (not_found).
+		if err := s.checkpoint(true); err != nil {
+			s.fail("checkpoint", err)
+			return
+		}
 		s.sendError(&Error{Code: CodeIncomplete, ID: u.id, Message: fmt.Sprintf(
 			"%d of %d bytes received; send the remaining %d", u.received, u.size, u.size-u.received)})
 		return

@@ -189,6 +189,11 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 	if rec.Complete {
 		return nil, fmt.Errorf("local: resume %s: %w", id, storage.ErrComplete)
 	}
+	if b.expired(rec, b.now()) {
+		// Past its expiry the upload is gone, whether or not the sweep has
+		// deleted its bytes yet.
+		return nil, fmt.Errorf("local: resume %s: expired: %w", id, storage.ErrNotFound)
+	}
 	lk, err := lockFile(b.lockPath(id))
 	if err != nil {
 		return nil, fmt.Errorf("local: resume %s: %w", id, err)
@@ -232,7 +237,8 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 }
 
 // Stat returns the metadata of an upload or a completed file. It returns an
-// error wrapping storage.ErrNotFound for an unknown or invalid id.
+// error wrapping storage.ErrNotFound for an unknown or invalid id, and for an
+// incomplete upload past its expiry.
 func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
 	if !storage.ValidID(id) {
 		return storage.Info{}, notFound("stat")
@@ -243,6 +249,9 @@ func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
 	rec, err := readRecord(b.metaPath(id), id)
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: stat: %w", err)
+	}
+	if b.expired(rec, b.now()) {
+		return storage.Info{}, fmt.Errorf("local: stat %s: expired: %w", id, storage.ErrNotFound)
 	}
 	return b.info(rec), nil
 }

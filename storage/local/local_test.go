@@ -197,6 +197,37 @@ func TestExpiryFollowsClock(t *testing.T) {
 	}
 }
 
+// TestExpiredIsGoneBeforeTheSweep: past ExpiresAt an upload answers
+// ErrNotFound to Resume and Stat even if DeleteExpired has not run yet, and
+// it can still be deleted.
+func TestExpiredIsGoneBeforeTheSweep(t *testing.T) {
+	clk := newClock()
+	b := newBackend(t, local.Config{Expiry: time.Hour, Now: clk.Now})
+	ctx := t.Context()
+	id, w := mustCreate(t, b, 10)
+	mustWrite(t, w, []byte("abc"))
+	mustCheckpoint(t, w, "s")
+	w.Close()
+
+	clk.Add(time.Hour)
+	if _, err := b.Stat(ctx, id); err != nil {
+		t.Fatalf("Stat at ExpiresAt: %v", err)
+	}
+	clk.Add(time.Nanosecond)
+	if _, err := b.Resume(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Resume after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	if _, err := b.Stat(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	if err := b.Delete(ctx, id); err != nil {
+		t.Fatalf("Delete of an expired upload: %v", err)
+	}
+	if names := dirNames(t, b.Dir()); len(names) != 0 {
+		t.Fatalf("deleted upload left %v", names)
+	}
+}
+
 func TestListOrderTiesByID(t *testing.T) {
 	clk := newClock()
 	b := newBackend(t, local.Config{Now: clk.Now})

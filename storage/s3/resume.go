@@ -33,8 +33,10 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 	}
 	// Checked before taking the lease so that a complete or unknown id
 	// never answers "locked" and leaves no lease behind.
-	if _, err := b.readState(ctx, id); err != nil {
+	if st, err := b.readState(ctx, id); err != nil {
 		return nil, fmt.Errorf("s3: resume %s: %w", id, err)
+	} else if b.expired(st) {
+		return nil, fmt.Errorf("s3: resume %s: expired: %w", id, storage.ErrNotFound)
 	}
 	l, err := b.takeLease(ctx, id)
 	if err != nil {

@@ -665,3 +665,37 @@ func TestStoreRestart(t *testing.T) {
 	commit(t, w, data)
 	sameBytes(t, "file after the restart", contents(t, b, id), data)
 }
+
+// TestExpiredIsGoneBeforeTheSweep: an instance whose clock is past an
+// upload's ExpiresAt answers ErrNotFound to Resume and Stat, even though
+// DeleteExpired has not removed it, and can still delete it.
+func TestExpiredIsGoneBeforeTheSweep(t *testing.T) {
+	s := newSite(t)
+	b := s.backend(t, func(c *s3.Config) { c.Expiry = time.Hour })
+	later := s.backend(t, func(c *s3.Config) {
+		c.Expiry = time.Hour
+		c.Now = func() time.Time { return time.Now().Add(time.Hour + time.Minute) }
+	})
+	id := newID()
+	w := create(t, b, id, 100)
+	write(t, w, payload(3, 10))
+	checkpoint(t, w, "s")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Stat(t.Context(), id); err != nil {
+		t.Fatalf("Stat before ExpiresAt: %v", err)
+	}
+	if _, err := later.Resume(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Resume after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	if _, err := later.Stat(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	if err := later.Delete(t.Context(), id); err != nil {
+		t.Fatalf("Delete of an expired upload: %v", err)
+	}
+	if _, err := b.Stat(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat after Delete: %v, want ErrNotFound", err)
+	}
+}

@@ -67,8 +67,9 @@ func (b *Backend) exists(ctx context.Context, key string) (bool, error) {
 }
 
 // Stat returns the metadata of an upload or a completed file. It returns an
-// error wrapping storage.ErrNotFound for an unknown or invalid id, and for
-// an incomplete upload whose multipart upload the store has purged.
+// error wrapping storage.ErrNotFound for an unknown or invalid id, for an
+// incomplete upload past its expiry, and for one whose multipart upload the
+// store has purged.
 func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
 	if !storage.ValidID(id) {
 		return storage.Info{}, notFound("stat")
@@ -89,6 +90,9 @@ func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("s3: stat %s: %w", id, err)
 	}
+	if b.expired(st) {
+		return storage.Info{}, fmt.Errorf("s3: stat %s: expired: %w", id, storage.ErrNotFound)
+	}
 	if st.UploadID != "" {
 		_, err := b.c.ListObjectParts(ctx, b.cfg.Bucket, b.keys.data(id), st.UploadID, 0, 1)
 		if isNotFound(err) {
@@ -102,6 +106,12 @@ func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
 		}
 	}
 	return b.uploadInfo(st), nil
+}
+
+// expired reports whether an incomplete upload is past its expiry: it is
+// then gone for Resume and Stat, whether or not DeleteExpired has removed it.
+func (b *Backend) expired(st uploadState) bool {
+	return st.Modified.Add(b.cfg.Expiry).Before(b.cfg.Now())
 }
 
 // uploadInfo is the Info of an incomplete upload as of its state st.
