@@ -100,8 +100,8 @@ func declaredType(storedMIME, name string) string {
 
 // showsInline reports whether a browser shows content of type ctype safely,
 // so that it is served inline: images, audio, video, PDF and plain text.
-// SVG is an image that can carry script, so it is an attachment; so is any
-// type that is unknown (""), because the sniffed type is only a guess.
+// SVG is an image that can carry script, so it is an attachment; so is a
+// type that is unknown ("").
 func showsInline(ctype string) bool {
 	mt, _, err := mime.ParseMediaType(ctype)
 	if err != nil {

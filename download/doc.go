@@ -40,8 +40,9 @@
 // mime.types, so every machine answers the same), else ServeContent sniffs
 // the first 512 bytes, which is deterministic and happens only after the
 // conditional checks: a 304 never reads the body. Images (but SVG), audio,
-// video, PDF and text/plain are inline; everything else, including a
-// sniffed type, is an attachment.
+// video, PDF and text/plain are inline, whether the type was stored or
+// sniffed (the disposition is then set just before the status goes out);
+// everything else is an attachment.
 //
 // # Following an upload
 //

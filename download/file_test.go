@@ -277,7 +277,9 @@ func TestFileContentType(t *testing.T) {
 		{"x.pdf", "text/html\r\nX-Evil: 1", []byte("%PDF-"), "application/pdf", true},
 		{"page.html", "", html, "text/html; charset=utf-8", false},
 		{"no-extension", "", html, "text/html; charset=utf-8", false},
-		{"unknown.ext", "", []byte("just text\n"), "text/plain; charset=utf-8", false},
+		// A type sniffed from the content decides the disposition like a stored one.
+		{"unknown.ext", "", []byte("just text\n"), "text/plain; charset=utf-8", true},
+		{"noext-png", "", append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(100, 3)...), "image/png", true},
 		{"blob", "", []byte{0, 1, 2, 3, 0xff}, "application/octet-stream", false},
 	}
 	for _, tt := range tests {
@@ -324,7 +326,8 @@ func TestFileDispositionNames(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"a\"b.txt", `inline; filename="a\"b.txt"; filename*=UTF-8''a%22b.txt`},
 		{"evil\r\nSet-Cookie: x=1.txt", `inline; filename="evilSet-Cookie: x=1.txt"; filename*=UTF-8''evilSet-Cookie%3A%20x%3D1.txt`},
-		{"../../etc/passwd", `attachment; filename=".._.._etc_passwd"; filename*=UTF-8''.._.._etc_passwd`},
+		// No extension, content "x": sniffed as plain text, so inline.
+		{"../../etc/passwd", `inline; filename=".._.._etc_passwd"; filename*=UTF-8''.._.._etc_passwd`},
 		{"Grüße 😀.pdf", `inline; filename="Gr__e _.pdf"; filename*=UTF-8''Gr%C3%BC%C3%9Fe%20%F0%9F%98%80.pdf`},
 	}
 	for _, tt := range tests {

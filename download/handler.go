@@ -97,10 +97,18 @@ func (h *Handler) File(c echo.Context) error {
 	defer obj.Close()
 	info := obj.Info()
 	size := info.Meta.Size
-	h.setFileHeaders(c, info)
-
-	rw := &errorCatcher{ResponseWriter: c.Response(), bufs: &h.bufs}
 	body := &readRecorder{r: obj}
+	rw := &errorCatcher{ResponseWriter: c.Response(), bufs: &h.bufs}
+	if ctype := h.setFileHeaders(c, info); ctype == "" {
+		// ServeContent will sniff the type from the first bytes, and only
+		// once the preconditions passed; the disposition follows the type
+		// it finds, set just before the status goes out.
+		attach := forcedAttachment(c)
+		rw.beforeHeader = func() {
+			sniffed := http.DetectContentType(body.sniffed())
+			rw.Header().Set("Content-Disposition", contentDisposition(attach || !showsInline(sniffed), info.Meta.Name, info.ID))
+		}
+	}
 	// The name is empty so that ServeContent never guesses the type from
 	// the host's mime tables: an unknown type is sniffed from the content.
 	http.ServeContent(rw, guardRange(req, size), "", info.Modified, body)
@@ -128,17 +136,26 @@ func (h *Handler) File(c echo.Context) error {
 }
 
 // setFileHeaders sets what http.ServeContent reads from the response (the
-// validator and the type) and the headers it does not know about.
-func (h *Handler) setFileHeaders(c echo.Context, info storage.Info) {
+// validator and the type) and the headers it does not know about. It
+// returns the type it set; when that is "" the content's type is unknown and
+// Content-Disposition is left for the caller to set once it is sniffed.
+func (h *Handler) setFileHeaders(c echo.Context, info storage.Info) string {
 	hdr := c.Response().Header()
 	hdr.Set("Etag", etag(info))
-	ctype := declaredType(info.Meta.MIME, info.Meta.Name)
-	if ctype != "" {
-		hdr.Set("Content-Type", ctype)
-	}
-	attach := !showsInline(ctype) || flagSet(c.QueryParam("download"), c.QueryParams().Has("download"))
-	hdr.Set("Content-Disposition", contentDisposition(attach, info.Meta.Name, info.ID))
 	hdr.Set("Content-Security-Policy", "sandbox")
+	ctype := declaredType(info.Meta.MIME, info.Meta.Name)
+	if ctype == "" {
+		return ""
+	}
+	hdr.Set("Content-Type", ctype)
+	hdr.Set("Content-Disposition", contentDisposition(forcedAttachment(c) || !showsInline(ctype), info.Meta.Name, info.ID))
+	return ctype
+}
+
+// forcedAttachment reports whether the request asks for an attachment
+// whatever the type (?download=1).
+func forcedAttachment(c echo.Context) bool {
+	return flagSet(c.QueryParam("download"), c.QueryParams().Has("download"))
 }
 
 // guardRange returns a copy of req whose Range header http.ServeContent
@@ -207,6 +224,9 @@ type errorCatcher struct {
 	http.ResponseWriter
 	bufs   *sync.Pool
 	status int // the error status swallowed, 0 if none
+	// beforeHeader, if set, runs once just before a success status is
+	// written, when ServeContent has settled the headers.
+	beforeHeader func()
 }
 
 // ReadFrom copies the body through a pooled copyBufferSize buffer instead of
@@ -222,6 +242,10 @@ func (w *errorCatcher) WriteHeader(code int) {
 	if code >= http.StatusBadRequest && w.status == 0 {
 		w.status = code
 		return
+	}
+	if w.beforeHeader != nil && code < http.StatusMultipleChoices {
+		w.beforeHeader()
+		w.beforeHeader = nil
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -244,10 +268,22 @@ type readRecorder struct {
 
 	mu      sync.Mutex
 	readErr error
+	// head holds the bytes read before the first Seek: what ServeContent
+	// sniffs the type from when none is set (at most sniffLen of them).
+	head   []byte
+	seeked bool
 }
+
+// sniffLen is how many bytes http.DetectContentType considers.
+const sniffLen = 512
 
 func (r *readRecorder) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
+	r.mu.Lock()
+	if !r.seeked && len(r.head) < sniffLen {
+		r.head = append(r.head, p[:min(n, sniffLen-len(r.head))]...)
+	}
+	r.mu.Unlock()
 	if err != nil && err != io.EOF {
 		r.mu.Lock()
 		if r.readErr == nil {
@@ -259,7 +295,18 @@ func (r *readRecorder) Read(p []byte) (int, error) {
 }
 
 func (r *readRecorder) Seek(offset int64, whence int) (int64, error) {
+	r.mu.Lock()
+	r.seeked = true
+	r.mu.Unlock()
 	return r.r.Seek(offset, whence)
+}
+
+// sniffed returns the first bytes of the file as ServeContent read them to
+// sniff its type.
+func (r *readRecorder) sniffed() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.head
 }
 
 func (r *readRecorder) err() error {
