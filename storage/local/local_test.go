@@ -228,6 +228,27 @@ func TestExpiredIsGoneBeforeTheSweep(t *testing.T) {
 	}
 }
 
+// TestExpiredWhileHeld: a Writer whose upload went untouched past its
+// expiry (an idle connection kept it locked) cannot bring it back.
+func TestExpiredWhileHeld(t *testing.T) {
+	clk := newClock()
+	b := newBackend(t, local.Config{Expiry: time.Hour, Now: clk.Now})
+	_, w := mustCreate(t, b, 10)
+	mustWrite(t, w, []byte("abc"))
+	mustCheckpoint(t, w, "s")
+	clk.Add(time.Hour + time.Nanosecond)
+	if _, err := w.Write([]byte("d")); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Write after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	if _, err := w.Checkpoint(t.Context(), nil); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Checkpoint after ExpiresAt: %v, want ErrNotFound", err)
+	}
+	w.Close()
+	if n, err := b.DeleteExpired(t.Context(), clk.Now()); err != nil || n != 1 {
+		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
+	}
+}
+
 func TestListOrderTiesByID(t *testing.T) {
 	clk := newClock()
 	b := newBackend(t, local.Config{Now: clk.Now})

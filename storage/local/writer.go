@@ -46,13 +46,17 @@ func (w *writer) State() []byte { return bytes.Clone(w.rec.State) }
 
 // Write appends p at Written. It stores all of p or nothing: on any error
 // Written is unchanged. Errors wrap storage.ErrClosed, storage.ErrNotFound
-// (deleted meanwhile), storage.ErrSizeExceeded or storage.ErrNoSpace.
+// (deleted meanwhile, or untouched past its expiry), storage.ErrSizeExceeded
+// or storage.ErrNoSpace.
 func (w *writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, fmt.Errorf("local: write: %w", storage.ErrClosed)
 	}
 	if w.gone.Load() {
 		return 0, fmt.Errorf("local: write %s: deleted: %w", w.rec.ID, storage.ErrNotFound)
+	}
+	if w.b.expired(w.rec, w.b.now()) {
+		return 0, fmt.Errorf("local: write %s: expired: %w", w.rec.ID, storage.ErrNotFound)
 	}
 	if int64(len(p)) > w.rec.Meta.Size-w.pos {
 		return 0, fmt.Errorf("local: write %s: %d bytes at %d of %d: %w",
@@ -174,6 +178,10 @@ func (w *writer) usable(ctx context.Context, op string) error {
 		return fmt.Errorf("local: %s: %w", op, storage.ErrClosed)
 	case w.gone.Load():
 		return fmt.Errorf("local: %s %s: deleted: %w", op, w.rec.ID, storage.ErrNotFound)
+	case w.b.expired(w.rec, w.b.now()):
+		// Untouched past its expiry, the upload is gone for everyone, even
+		// for a connection that kept it locked while idle.
+		return fmt.Errorf("local: %s %s: expired: %w", op, w.rec.ID, storage.ErrNotFound)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: %s %s: %w", op, w.rec.ID, err)

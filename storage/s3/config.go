@@ -23,8 +23,9 @@ const (
 	// MinLeaseTTL keeps renewals (every LeaseTTL/3) from flooding the store.
 	MinLeaseTTL = 300 * time.Millisecond
 	// DefaultPartSize is the part size of uploads small enough to need no
-	// bigger one to stay under MaxParts. A Writer holds one part in memory.
-	DefaultPartSize = 16 << 20
+	// bigger one to stay under MaxParts. A Writer holds up to three parts in
+	// memory (one filling, two uploading): 24 MiB at this size.
+	DefaultPartSize = 8 << 20
 	// CheckpointInterval is what the Backend advertises through
 	// storage.CheckpointHinter. A Checkpoint costs two PUTs (the bytes
 	// written since the previous one, then the state), so progress-only

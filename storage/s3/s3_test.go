@@ -55,7 +55,8 @@ func TestPartSize(t *testing.T) {
 		{s3.MaxParts * s3.MinPartSize, s3.MinPartSize, s3.MinPartSize},
 		{s3.MaxParts*s3.MinPartSize + 1, s3.MinPartSize, 6 * mib},
 		{100 << 30, s3.MinPartSize, 11 * mib}, // 10.24 MiB, rounded up
-		{100 << 30, s3.DefaultPartSize, s3.DefaultPartSize},
+		{10 << 30, s3.DefaultPartSize, s3.DefaultPartSize},
+		{100 << 30, s3.DefaultPartSize, 11 * mib}, // the default is raised to fit MaxParts
 		{s3.MaxObjectSize, s3.MinPartSize, 525 * mib},
 	}
 	for _, tc := range tests {
@@ -262,7 +263,12 @@ func TestDeleteOnOtherInstance(t *testing.T) {
 			return err
 		}},
 		{"part upload", 1000, func(w storage.Writer) error {
-			_, err := w.Write(payload(3, s3.MinPartSize))
+			// The part goes up in the background; its failure is the
+			// answer of the next call that waits for it.
+			if _, err := w.Write(payload(3, s3.MinPartSize)); err != nil {
+				return err
+			}
+			_, err := w.Checkpoint(context.Background(), nil)
 			return err
 		}},
 		{"commit", 6 * mib, func(w storage.Writer) error {

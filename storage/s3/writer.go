@@ -14,10 +14,12 @@ import (
 )
 
 // writer is the S3 storage.Writer. It holds the upload's lease until
-// Commit, Abort or Close, and at most one part of bytes in memory. A part is
-// uploaded by the Write that fills it. (Uploading it in the background while
-// the next part fills needs a second buffer, and measured no faster at equal
-// memory: docs/performance.md.)
+// Commit, Abort or Close, and at most 1+maxInflight parts of bytes in
+// memory: the one filling and the whole ones being uploaded in the
+// background. Through the WebSocket server that overlap matters: a part
+// uploaded inside Write stops the socket reads for as long as it takes
+// (docs/performance.md). Checkpoint, Commit, Abort and Close wait for the
+// part in flight first, so everything else sees whole parts only.
 //
 // Any failure of the store leaves the Writer failed for good (err): after
 // a lost response the Writer can no longer know what the bucket holds, so
@@ -29,8 +31,14 @@ type writer struct {
 	lease *lease
 
 	parts   []string // ETags of the whole parts uploaded; may run ahead of st.Parts
-	buf     []byte   // bytes after the last whole part: [len(parts)*PartSize, written)
+	buf     []byte   // bytes after the last whole part (and the one in flight), up to written
 	written int64
+
+	// inflight deliver the outcomes of the parts being uploaded in the
+	// background, oldest first (at most maxInflight); free holds the
+	// buffers they handed back, for the next parts to fill.
+	inflight []chan partResult
+	free     [][]byte
 
 	// assembled: the multipart upload was completed by a Commit that
 	// stopped before publishing; Commit only has to publish.
@@ -74,9 +82,9 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		part := len(w.parts) + 1
+		part := len(w.parts) + len(w.inflight) + 1
 		want := w.st.partLen(part)
-		if w.buf == nil {
+		if int64(cap(w.buf)) < want {
 			// Sized once for the biggest part this upload has left.
 			w.buf = make([]byte, 0, want)
 		}
@@ -85,29 +93,76 @@ func (w *writer) Write(p []byte) (int, error) {
 		n += k
 		w.written += int64(k)
 		if int64(len(w.buf)) == want {
-			if err := w.uploadPart(part); err != nil {
-				return n, w.fail(fmt.Errorf("s3: write %s: %w", w.st.ID, err))
+			if len(w.inflight) == maxInflight {
+				if err := w.waitOldest(); err != nil {
+					return n, w.fail(fmt.Errorf("s3: write %s: %w", w.st.ID, err))
+				}
 			}
+			w.startPart(part)
 		}
 	}
 	return n, nil
 }
 
-// uploadPart uploads the buffer as part n. The part number follows from the
-// offset, so uploading it again after a crash replaces the same part.
-func (w *writer) uploadPart(n int) error {
-	// No payload signature: over HTTPS the transport protects the bytes, and
-	// on two cores hashing every byte for it costs about a third of the
-	// throughput (docs/performance.md). Write has no context: the part upload
-	// ends when minio-go's retries do.
-	p, err := w.b.c.PutObjectPart(context.Background(), w.b.cfg.Bucket, w.b.keys.data(w.st.ID), w.st.UploadID,
-		n, bytes.NewReader(w.buf), int64(len(w.buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
-	if err != nil {
-		return fmt.Errorf("upload part %d: %w", n, translate(err))
+// partResult is the outcome of a background part upload.
+type partResult struct {
+	etag string
+	buf  []byte
+	err  error
+}
+
+// maxInflight is how many whole parts a Writer uploads at once in the
+// background. One stream to the store does not keep up with a fast client;
+// each more costs one part of memory.
+const maxInflight = 2
+
+// startPart uploads the (whole) buffer as part n in the background and goes
+// on filling a free buffer. The part number follows from the offset, so
+// uploading it again after a crash replaces the same part.
+func (w *writer) startPart(n int) {
+	buf := w.buf
+	w.buf = nil
+	if k := len(w.free); k > 0 {
+		w.buf, w.free = w.free[k-1][:0], w.free[:k-1]
 	}
-	w.parts = append(w.parts, p.ETag)
-	w.buf = w.buf[:0]
+	done := make(chan partResult, 1)
+	w.inflight = append(w.inflight, done)
+	key, uploadID := w.b.keys.data(w.st.ID), w.st.UploadID
+	go func() {
+		// No payload signature: over HTTPS the transport protects the
+		// bytes, and on two cores hashing every byte for it costs about a
+		// third of the throughput (docs/performance.md). Write has no
+		// context: the part upload ends when minio-go's retries do.
+		p, err := w.b.c.PutObjectPart(context.Background(), w.b.cfg.Bucket, key, uploadID,
+			n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+		if err != nil {
+			err = fmt.Errorf("upload part %d: %w", n, translate(err))
+		}
+		done <- partResult{etag: p.ETag, buf: buf, err: err}
+	}()
+}
+
+// waitOldest waits for the oldest part in flight and records it as whole.
+func (w *writer) waitOldest() error {
+	r := <-w.inflight[0]
+	w.inflight = w.inflight[1:]
+	w.free = append(w.free, r.buf[:0])
+	if r.err != nil {
+		return r.err
+	}
+	w.parts = append(w.parts, r.etag)
 	return nil
+}
+
+// drain waits for every part in flight and returns the first failure.
+func (w *writer) drain() error {
+	var first error
+	for len(w.inflight) > 0 {
+		if err := w.waitOldest(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Checkpoint stores the bytes written since the last Checkpoint that are not
@@ -121,6 +176,9 @@ func (w *writer) uploadPart(n int) error {
 func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 	if err := w.usable(ctx, "checkpoint"); err != nil {
 		return w.st.Offset, err
+	}
+	if err := w.drain(); err != nil {
+		return w.st.Offset, w.fail(fmt.Errorf("s3: checkpoint %s: %w", w.st.ID, err))
 	}
 	next := w.st
 	next.Seq++
@@ -183,6 +241,9 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
 	if err := w.usable(ctx, "commit"); err != nil {
 		return storage.Info{}, err
+	}
+	if err := w.drain(); err != nil {
+		return storage.Info{}, w.fail(fmt.Errorf("s3: commit %s: %w", w.st.ID, err))
 	}
 	id := w.st.ID
 	if w.written != w.st.Offset || w.st.Offset != w.st.Meta.Size {
@@ -288,6 +349,7 @@ func (w *writer) Abort(ctx context.Context) error {
 	if w.closed {
 		return fmt.Errorf("s3: abort: %w", storage.ErrClosed)
 	}
+	_ = w.drain() // the upload and its parts are going anyway
 	if err := w.usable(ctx, "abort"); errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrLocked) {
 		w.Close()
 		return err
@@ -309,6 +371,9 @@ func (w *writer) Close() error {
 	if w.closed {
 		return nil
 	}
+	// A part still in flight is not in the last Checkpoint: wait only so
+	// that nothing outlives the Writer.
+	_ = w.drain()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	err := w.lease.release(ctx)
@@ -329,7 +394,7 @@ func (w *writer) begin() {
 func (w *writer) release() {
 	w.lease.stop()
 	w.closed = true
-	w.buf = nil
+	w.buf, w.free = nil, nil
 	w.b.unregister(w)
 }
 
@@ -342,6 +407,10 @@ func (w *writer) usable(ctx context.Context, op string) error {
 		return fmt.Errorf("s3: %s %s: deleted: %w", op, w.st.ID, storage.ErrNotFound)
 	case w.err != nil:
 		return fmt.Errorf("s3: %s %s: writer failed earlier: %w", op, w.st.ID, w.err)
+	case w.b.expired(w.st):
+		// Untouched past its expiry, the upload is gone for everyone, even
+		// for a Writer that kept it leased while idle.
+		return w.fail(fmt.Errorf("s3: %s %s: expired: %w", op, w.st.ID, storage.ErrNotFound))
 	case w.lease.lost.Load():
 		return w.fail(fmt.Errorf("s3: %s %s: %w", op, w.st.ID, w.whyLost(ctx)))
 	}

@@ -1,0 +1,453 @@
+package contract_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// §1: "a resume of an upload that another live connection holds answers
+// locked" (on this instance and on another instance sharing the storage);
+// locked leaves no upload active; "A lock dies with its connection".
+func TestLockedAcrossConnectionsAndInstances(t *testing.T) {
+	t.Parallel()
+	s1 := start(t, cfg{})
+	s2 := start(t, cfg{Dir: s1.Dir})
+	body := data(5000, 90)
+	for _, tc := range []struct {
+		name    string
+		release func(w *ws)
+	}{
+		{"released by a clean close", func(w *ws) { w.closeClean() }},
+		{"released by a reset", func(w *ws) { w.drop() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			holder := s1.dial(t)
+			id := holder.startUpload("l.bin", int64(len(body)), nil)
+			holder.sendBin(body[:1000])
+			holder.waitOffset(id, 1000, 5*time.Second)
+
+			for name, s := range map[string]*server{"same instance": s1, "other instance": s2} {
+				w := s.dial(t)
+				w.sendJSON(map[string]any{"type": "resume", "id": id})
+				w.expectError("locked", id, true)
+				w.sendBin([]byte{1})
+				w.expectError("not_started", "", false)
+				w.closeClean()
+				_ = name
+			}
+			// The holder is undisturbed.
+			holder.sendBin(body[1000:2000])
+			holder.waitOffset(id, 2000, 5*time.Second)
+			tc.release(holder)
+
+			w := s2.dial(t)
+			r := w.resumeUntilReady(id, 5*time.Second)
+			checkReady(t, r, id, 2000, int64(len(body)))
+			w.sendBin(body[2000:])
+			w.finish(id, body)
+		})
+	}
+}
+
+// §1 liveness: "drops a connection that has answered no ping for two
+// periods; the upload stays resumable" and its lock dies; a connection that
+// answers pings keeps its lock.
+func TestLivenessReleasesSilentConnection(t *testing.T) {
+	t.Parallel()
+	const period = 100 * time.Millisecond
+	s := start(t, cfg{PingPeriod: period})
+	body := data(3000, 91)
+
+	// A live connection (its reader answers pings) keeps the lock over
+	// many periods (a longer period here, so a loaded machine cannot make
+	// a healthy client look silent).
+	const livePeriod = 300 * time.Millisecond
+	ls := start(t, cfg{PingPeriod: livePeriod})
+	live := ls.dial(t)
+	id := live.startUpload("live.bin", int64(len(body)), nil)
+	live.sendBin(body[:500])
+	live.waitOffset(id, 500, 5*time.Second)
+	time.Sleep(5 * livePeriod)
+	lw := ls.dial(t)
+	lw.sendJSON(map[string]any{"type": "resume", "id": id})
+	if f := lw.next(); f.typ() != "error" || f["code"] != "locked" {
+		t.Fatalf("resume of an upload held by a live connection that answers every ping: %v, want locked (holder's connection: %v)",
+			f, live.closed(100*time.Millisecond))
+	}
+	live.sendBin(body[500:])
+	live.finish(id, body)
+
+	// Pings come every period.
+	pc, _, err := s.dialRaw("", nil, []string{"ferry.v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pings := 0
+	pc.SetPingHandler(func(string) error {
+		pings++
+		return pc.WriteControl(websocket.PongMessage, nil, time.Now().Add(time.Second))
+	})
+	_ = pc.SetReadDeadline(time.Now().Add(10 * period))
+	for {
+		if _, _, err := pc.ReadMessage(); err != nil {
+			break
+		}
+	}
+	pc.Close()
+	if pings < 3 || pings > 12 {
+		t.Errorf("%d pings in %v with a ping period of %v", pings, 10*period, period)
+	}
+
+	// A silent connection (never reads, so never answers a ping).
+	c, _, err := s.dialRaw("", nil, []string{"ferry.v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"start","name":"silent.bin","size":3000}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := c.ReadMessage() // the ready frame; after this we never read again
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := decodeFrame(t, msg)
+	sid := checkReady(t, ready, "", 0, 3000)
+	if err := c.WriteMessage(websocket.BinaryMessage, body[:1200]); err != nil {
+		t.Fatal(err)
+	}
+	// Each attempt on a fresh connection: with a 100 ms period even a
+	// healthy client may look silent on a loaded machine.
+	began := time.Now()
+	var w *ws
+	var r frame
+	for {
+		w = s.dial(t)
+		_ = w.c.WriteMessage(websocket.TextMessage, []byte(`{"type":"resume","id":"`+sid+`"}`))
+		f, err := w.tryNext(5 * time.Second)
+		if err == nil && (f.typ() != "error" || f["code"] != "locked") {
+			r = f
+			break
+		}
+		w.drop()
+		if time.Since(began) > 10*time.Second {
+			t.Fatalf("resume of a silent connection's upload still answers %v after %v, want ready once the server dropped it (2 periods = %v)", f, time.Since(began), 2*period)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	took := time.Since(began)
+	if r.typ() != "ready" {
+		t.Fatalf("resume of a silent connection's upload: %v after %v, want ready once the server dropped it", r, took)
+	}
+	t.Logf("silent connection's lock released after %v (ping period %v)", took, period)
+	off, _ := r.num("offset")
+	if off > 1200 {
+		t.Fatalf("resume offset %d past the 1200 bytes sent", off)
+	}
+	w.sendBin(body[off:])
+	w.finish(sid, body)
+}
+
+// §1: "a larger [binary message than max_frame] closes the connection with
+// close code 1009 (the server sends the close frame and lingers briefly so
+// that the client receives it)." A message of exactly max_frame is accepted.
+func TestMaxFrame(t *testing.T) {
+	t.Parallel()
+	const mf = 32 << 10
+	s := start(t, cfg{MaxFrame: mf})
+	t.Run("exactly max_frame is accepted", func(t *testing.T) {
+		t.Parallel()
+		w := s.dial(t)
+		body := data(2*mf, 92)
+		id := w.startUpload("m.bin", int64(len(body)), nil)
+		w.sendChunks(body, mf)
+		w.finish(id, body)
+	})
+	for _, tc := range []struct {
+		name   string
+		active bool
+		size   int
+	}{
+		{"one byte over, upload active", true, mf + 1},
+		{"far over, upload active", true, 4 << 20},
+		{"one byte over, no upload", false, mf + 1},
+		{"far over, no upload", false, 4 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := s.dial(t)
+			var id string
+			if tc.active {
+				id = w.startUpload("big.bin", 10<<20, nil)
+			}
+			go func() {
+				// May fail once the server closes; the close frame is what counts.
+				_ = w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				_ = w.c.WriteMessage(websocket.BinaryMessage, make([]byte, tc.size))
+			}()
+			err := w.closed(15 * time.Second)
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) {
+				t.Fatalf("connection ended with %v, want a close frame with code 1009", err)
+			}
+			if ce.Code != websocket.CloseMessageTooBig {
+				t.Errorf("close code %d, want 1009", ce.Code)
+			}
+			if tc.active {
+				// The upload itself is not lost.
+				w2 := s.dial(t)
+				r := w2.resumeUntilReady(id, 5*time.Second)
+				if r.typ() != "ready" {
+					t.Errorf("resume after the 1009 close: %v, want ready", r)
+				}
+			}
+		})
+	}
+}
+
+// §1: "The client resends from offset ... a later resume ... answers an
+// offset at least as large" as any reported; the final file is right.
+func TestResumeAfterDroppedConnection(t *testing.T) {
+	t.Parallel()
+	s := start(t, cfg{MaxFrame: 64 << 10})
+	body := data(1<<20, 93)
+	w := s.dial(t)
+	id := w.startUpload("drop.bin", int64(len(body)), nil)
+	sent := 0
+	for _, cut := range []int{300 << 10, 700 << 10} {
+		w.sendChunks(body[sent:cut], 16<<10)
+		sent = cut
+		w.waitOffset(id, 1, 5*time.Second)
+		reported := w.maxOffset(id)
+		w.drop()
+
+		w = s.dial(t)
+		r := w.resumeUntilReady(id, 5*time.Second)
+		checkReady(t, r, id, -1, int64(len(body)))
+		off, _ := r.num("offset")
+		if off < reported {
+			t.Fatalf("resume offset %d below the offset %d reported before the drop", off, reported)
+		}
+		if off > int64(sent) {
+			t.Fatalf("resume offset %d past the %d bytes sent", off, sent)
+		}
+		sent = int(off)
+	}
+	w.sendChunks(body[sent:], 16<<10)
+	w.finish(id, body)
+	resp, got := s.get(t, "/files/"+id, nil)
+	wantStatus(t, "download", resp, got, http.StatusOK)
+	if !bytes.Equal(got, body) {
+		t.Errorf("downloaded file differs from the uploaded one")
+	}
+}
+
+// §1: a connection that dies in the middle of a binary message: the
+// resume offset is at least the reported one, at most what arrived, and the
+// bytes below it are the file's (the final checksum proves it).
+func TestResumeAfterDropMidMessage(t *testing.T) {
+	t.Parallel()
+	const mf = 64 << 10
+	s := start(t, cfg{MaxFrame: mf})
+	body := data(1<<20, 97)
+	for _, cut := range []int{1, 1000, 40_000, mf - 1} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			t.Parallel()
+			w := s.dial(t)
+			id := w.startUpload("mid.bin", int64(len(body)), nil)
+			const sent = 100 << 10
+			w.sendChunks(body[:sent], 20<<10)
+			w.waitOffset(id, sent, 5*time.Second)
+			frame := rawFrame(true, 0, 2, true, body[sent:sent+mf])
+			hdr := len(frame) - mf // header + mask
+			if _, err := w.c.NetConn().Write(frame[:hdr+cut]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			w.drop()
+
+			w2 := s.dial(t)
+			r := w2.resumeUntilReady(id, 5*time.Second)
+			checkReady(t, r, id, -1, int64(len(body)))
+			off, _ := r.num("offset")
+			if off < sent || off > int64(sent+cut) {
+				t.Fatalf("resume offset %d, want between %d (reported) and %d (arrived)", off, sent, sent+cut)
+			}
+			w2.sendChunks(body[off:], mf)
+			w2.finish(id, body)
+		})
+	}
+}
+
+// §1: "an offset the server has reported survives a crash of the server
+// process (kill -9) and a restart"; the killed process's lock dies with it.
+func TestReportedOffsetSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cs, cmd := child(t, dir)
+	body := data(2<<20, 94)
+	w := cs.dial(t)
+	id := w.startUpload("crash.bin", int64(len(body)), nil)
+	w.sendChunks(body[:1<<20], 32<<10)
+	w.waitOffset(id, 512<<10, 10*time.Second)
+	// Another process holds it: an instance in this process sees it locked.
+	other := start(t, cfg{Dir: dir})
+	ow := other.dial(t)
+	ow.sendJSON(map[string]any{"type": "resume", "id": id})
+	ow.expectError("locked", id, true)
+	// A follower sees only durable bytes: never more than survive the kill.
+	st := cs.follow(t, id)
+	checkFollowHeaders(t, st.resp)
+	st.waitLen(t, 512<<10, 10*time.Second)
+	w.sendChunks(body[1<<20:3<<19], 32<<10) // more in flight at the kill
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	_ = w.closed(5 * time.Second)
+	reported := w.maxOffset(id)
+
+	s := start(t, cfg{Dir: dir})
+	w2 := s.dial(t)
+	r := w2.resumeUntilReady(id, 5*time.Second)
+	checkReady(t, r, id, -1, int64(len(body)))
+	off, _ := r.num("offset")
+	_ = st.end(t, 10*time.Second)
+	t.Logf("reported %d and followed %d bytes before kill -9, resume offset %d", reported, len(st.buf), off)
+	if off < reported {
+		t.Fatalf("after kill -9 the resume offset is %d, below the reported %d", off, reported)
+	}
+	if int64(len(st.buf)) > off {
+		t.Errorf("?follow=1 streamed %d bytes before kill -9 but only %d survived: it sent bytes that were not durable", len(st.buf), off)
+	}
+	if !bytes.Equal(st.buf, body[:len(st.buf)]) {
+		t.Errorf("?follow=1 streamed bytes that are not the upload's")
+	}
+	w2.sendChunks(body[off:], 64<<10)
+	w2.finish(id, body)
+}
+
+// §1 error codes: shutting_down ends the connection with close code 1001;
+// the upload stays resumable at an offset at least the reported one.
+func TestShutdownClosesGoingAway(t *testing.T) {
+	t.Parallel()
+	s := start(t, cfg{})
+	body := data(10_000, 95)
+	w := s.dial(t)
+	id := w.startUpload("sd.bin", int64(len(body)), nil)
+	w.sendBin(body[:4000])
+	w.waitOffset(id, 4000, 5*time.Second)
+	go func() { _ = s.srv.Shutdown(t.Context()) }()
+	err := w.closed(10 * time.Second)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("on shutdown the connection ended with %v, want close code 1001", err)
+	}
+	s2 := start(t, cfg{Dir: s.Dir})
+	w2 := s2.dial(t)
+	r := w2.resumeUntilReady(id, 5*time.Second)
+	checkReady(t, r, id, 4000, int64(len(body)))
+	w2.sendBin(body[4000:])
+	w2.finish(id, body)
+}
+
+// §1 liveness: "Incomplete uploads untouched for the expiry period ... are
+// deleted with their bytes"; resume of an expired id answers not_found.
+func TestExpiredUploadIsGone(t *testing.T) {
+	t.Parallel()
+	s := start(t, cfg{Expiry: time.Second, Sweep: 100 * time.Millisecond})
+	w := s.dial(t)
+	w.sendJSON(map[string]any{"type": "start", "name": "old.bin", "size": 100})
+	f := w.expect("ready")
+	id := checkReady(t, f, "", 0, 100)
+	w.sendBin(data(10, 96))
+	w.waitOffset(id, 10, 5*time.Second)
+	st := s.follow(t, id)
+	checkFollowHeaders(t, st.resp)
+	st.waitLen(t, 10, 5*time.Second)
+	w.closeClean()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, b := s.get(t, "/api/files/"+id, nil)
+		if resp.StatusCode == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an upload with a 1s expiry is still there after 10s: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w2 := s.dial(t)
+	w2.sendJSON(map[string]any{"type": "resume", "id": id})
+	w2.expectError("not_found", "", false)
+	if err := st.end(t, 10*time.Second); err == nil || errors.Is(err, io.EOF) {
+		t.Errorf("follow of an upload that expired ended with %v, want an unclean end", err)
+	}
+}
+
+// §1: "resume of an ... expired id answers not_found", even when no sweep
+// has deleted it yet.
+func TestExpiredUploadNotResumableBeforeSweep(t *testing.T) {
+	t.Parallel()
+	s := start(t, cfg{Expiry: time.Second})
+	w := s.dial(t)
+	id := w.startUpload("old.bin", 100, nil)
+	w.closeClean()
+	time.Sleep(2500 * time.Millisecond)
+	w2 := s.dial(t)
+	w2.sendJSON(map[string]any{"type": "resume", "id": id})
+	w2.expectError("not_found", "", false)
+}
+
+func decodeFrame(t *testing.T, msg []byte) frame {
+	t.Helper()
+	var f frame
+	dec := jsonDecoder(msg)
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("frame %q: %v", msg, err)
+	}
+	return f
+}
+
+// §1 liveness: "Incomplete uploads untouched for the expiry period ... are
+// deleted with their bytes" and expires_at is "the last write plus the
+// expiry period" — an open connection that writes nothing does not keep an
+// upload alive: once expired it is gone for everyone, and the connection
+// holding it learns not_found at its next message (as after a DELETE).
+func TestExpiryOfAnUploadHeldByAnIdleConnection(t *testing.T) {
+	t.Parallel()
+	s := start(t, cfg{Expiry: time.Second, Sweep: 100 * time.Millisecond})
+	w := s.dial(t)
+	w.sendJSON(map[string]any{"type": "start", "name": "idle.bin", "size": 20})
+	f := w.expect("ready")
+	id := checkReady(t, f, "", 0, 20)
+	w.sendBin(data(10, 98))
+	p := w.waitOffset(id, 10, 5*time.Second)
+	time.Sleep(time.Until(p.at.Add(2500 * time.Millisecond)))
+	resp, b := s.get(t, "/api/files/"+id, nil)
+	wantStatus(t, "GET /api/files/<expired, held by an idle connection>", resp, b, http.StatusNotFound)
+	w2 := s.dial(t)
+	w2.sendJSON(map[string]any{"type": "resume", "id": id})
+	r := w2.next()
+	if r.typ() != "error" || (r["code"] != "not_found" && r["code"] != "locked") {
+		t.Errorf("resume of an expired upload: %v, want not_found", r)
+	}
+	t.Logf("resume of the expired upload its idle holder still has open: %v", r)
+	w.sendBin(data(10, 99))
+	w.sendJSON(map[string]any{"type": "end"})
+	g := w.next()
+	if g.typ() != "error" || g["code"] != "not_found" {
+		t.Errorf("the idle holder of an upload that expired sent its last bytes and end: %v, want not_found", g)
+		resp, b := s.get(t, "/api/files/"+id, nil)
+		t.Logf("and now GET /api/files/<id>: %d %s", resp.StatusCode, b)
+	}
+}
