@@ -78,23 +78,30 @@ func startInstance(t *testing.T, args ...string) *instance {
 			t.Logf("logs of %s:\n%s", in.url, in.logs.String())
 		}
 	})
+	waitHealthy(t, in.url, in.done, in.logs)
+	return in
+}
+
+// waitHealthy waits until the ferry at url answers /healthz, failing the
+// test if the process ends (done closes) or 30 s pass first.
+func waitHealthy(t testing.TB, url string, done <-chan struct{}, logs *syncBuffer) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-in.done:
-			t.Fatalf("ferry exited early:\n%s", in.logs.String())
+		case <-done:
+			t.Fatalf("ferry exited early:\n%s", logs.String())
 		default:
 		}
-		if resp, err := http.Get(in.url + "/healthz"); err == nil {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return in
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("ferry never became healthy:\n%s", in.logs.String())
-	return nil
+	t.Fatalf("ferry never became healthy:\n%s", logs.String())
 }
 
 // kill is kill -9: no chance to checkpoint, release locks or say goodbye.

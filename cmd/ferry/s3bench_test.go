@@ -12,7 +12,7 @@ package main
 // Sizes: FERRY_BENCH_SIZE (upload/download, default 256MiB),
 // FERRY_BENCH_CONC_SIZE (each concurrent upload, default 24MiB),
 // FERRY_BENCH_CONC (number of concurrent uploads, default 50).
-// Results and how to read them: docs/perf-s3-e2e.md.
+// Results and how to read them: docs/performance.md (S3 end to end).
 
 import (
 	"bufio"
@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -128,7 +127,7 @@ type benchServer struct {
 // by calling kill.
 func startBenchServer(b *testing.B, s *benchS3, inproc bool) *benchServer {
 	b.Helper()
-	addr := benchFreeAddr(b)
+	addr := freeAddr(b)
 	bucket := fmt.Sprintf("ferry-bench-%d", time.Now().UnixNano())
 	args := []string{"--addr", addr, "--storage", "s3", "--s3-endpoint", s.endpoint, "--s3-insecure",
 		"--s3-bucket", bucket, "--s3-create-bucket"}
@@ -167,34 +166,8 @@ func startBenchServer(b *testing.B, s *benchS3, inproc bool) *benchServer {
 		})
 	}
 	b.Cleanup(srv.kill)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			b.Fatalf("ferry exited early:\n%s", logs.String())
-		default:
-		}
-		if resp, err := http.Get(srv.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return srv
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b.Fatalf("ferry never became healthy:\n%s", logs.String())
-	return nil
-}
-
-func benchFreeAddr(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	waitHealthy(b, srv.url, done, logs)
+	return srv
 }
 
 // remove deletes an uploaded file through the API.
