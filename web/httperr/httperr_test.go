@@ -1,0 +1,90 @@
+package httperr_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/web/httperr"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"not found", storage.ErrNotFound, 404, "not_found"},
+		{"wrapped not found", fmt.Errorf("open x: %w", storage.ErrNotFound), 404, "not_found"},
+		{"incomplete upload is not a file", storage.ErrIncomplete, 404, "not_found"},
+		{"locked", storage.ErrLocked, 409, "locked"},
+		{"disk full", fmt.Errorf("write: %w", storage.ErrNoSpace), 507, "quota_exceeded"},
+		{"invalid argument", storage.ErrInvalid, 400, "bad_request"},
+		{"bad request", httperr.BadRequest("limit %q", "x"), 400, "bad_request"},
+		{"wrapped ferry error", fmt.Errorf("ctx: %w", httperr.ErrUnauthorized), 401, "unauthorized"},
+		{"storage timeout", context.DeadlineExceeded, 503, "unavailable"},
+		{"echo route miss", echo.ErrNotFound, 404, "not_found"},
+		{"echo wrong method", echo.ErrMethodNotAllowed, 405, "method_not_allowed"},
+		{"anything else", errors.New("disk exploded at /var/secret"), 500, "internal_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, code := httperr.Classify(tt.err)
+			if status != tt.status || code != tt.code {
+				t.Fatalf("Classify = %d %q, want %d %q", status, code, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+// TestHandlerAnswers checks the body, that internal text never leaks, and
+// that headers describing a body that is not sent are dropped.
+func TestHandlerAnswers(t *testing.T) {
+	e := echo.New()
+	e.HTTPErrorHandler = httperr.Handler(nil)
+	e.GET("/boom", func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("ETag", `"abc"`)
+		h.Set("Content-Disposition", "attachment")
+		h.Set("Content-Type", "image/png")
+		return errors.New("disk exploded at /var/secret")
+	})
+	e.GET("/range", func(c echo.Context) error {
+		return &httperr.Error{Status: 416, Code: "range_not_satisfiable", Header: http.Header{"Content-Range": {"bytes */10"}}}
+	})
+
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("GET", "/boom", nil))
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body["error"] != "internal_error" || len(body) != 1 {
+		t.Fatalf("500 body %q (%v)", rec.Body.String(), err)
+	}
+	for _, h := range []string{"ETag", "Content-Disposition"} {
+		if rec.Header().Get(h) != "" {
+			t.Errorf("%s survived an error: %q", h, rec.Header().Get(h))
+		}
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" && ct != "application/json; charset=UTF-8" {
+		t.Errorf("error Content-Type %q", ct)
+	}
+
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("GET", "/range", nil))
+	if rec.Code != 416 || rec.Header().Get("Content-Range") != "bytes */10" {
+		t.Fatalf("416 answered %d with Content-Range %q", rec.Code, rec.Header().Get("Content-Range"))
+	}
+
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("HEAD", "/nowhere", nil))
+	if rec.Code != 404 || rec.Body.Len() != 0 {
+		t.Fatalf("HEAD of an unknown route: %d with %d body bytes", rec.Code, rec.Body.Len())
+	}
+}
