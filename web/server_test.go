@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -311,5 +313,55 @@ func TestUploadThenDownload(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Files) != 1 || list.Files[0].ID != ready.ID {
 		t.Fatalf("list %d %q: %v", resp.StatusCode, body, err)
+	}
+}
+
+// TestSweepDeletesExpiredUploads: the server's sweep removes an upload left
+// untouched past its expiry, bytes and all.
+func TestSweepDeletesExpiredUploads(t *testing.T) {
+	dir := t.TempDir()
+	b, err := local.New(local.Config{Dir: dir, Expiry: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Config{Backend: b, SweepInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.Create(context.Background(), fileID, storage.Meta{Name: "left.bin", Size: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Checkpoint(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	swept := make(chan struct{})
+	go func() { srv.SweepExpired(ctx); close(swept) }()
+	defer func() { cancel(); <-swept }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), fileID) {
+				left = append(left, e.Name())
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expired upload still on disk: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
