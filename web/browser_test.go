@@ -432,7 +432,7 @@ func startBrowser(t *testing.T, exec string) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		// Chromium keeps scratch directories in TMPDIR and leaves them when
 		// killed: keep them in the test's own directory, which is removed.
-		chromedp.Env("TMPDIR=" + t.TempDir()),
+		chromedp.Env("TMPDIR="+t.TempDir()),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
