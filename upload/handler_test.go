@@ -39,6 +39,15 @@ func TestHandlerErrorCodes(t *testing.T) {
 		t.Helper()
 		return p.start("f.bin", size, "").ID
 	}
+	// writePastFour gets 4 of 10 bytes durable, then sends 4 more: the
+	// write that a Faulty backend with FailWriteAfter 4 refuses.
+	writePastFour := func(t *testing.T, ts *testServer, p *peer) string {
+		id := started(t, p, 10)
+		p.sendBinary([]byte("0123"))
+		p.waitOffset(4)
+		p.sendBinary([]byte("4567"))
+		return id
+	}
 	bad := func(frame string) func(*testing.T, *testServer, *peer) string {
 		return func(t *testing.T, ts *testServer, p *peer) string {
 			p.sendText(frame)
@@ -256,13 +265,7 @@ func TestHandlerErrorCodes(t *testing.T) {
 			config: func(c *Config) {
 				faulty(c, storagetest.Faulty{FailWriteAfter: 4, WriteErr: storage.ErrNoSpace})
 			},
-			run: func(t *testing.T, ts *testServer, p *peer) string {
-				id := started(t, p, 10)
-				p.sendBinary([]byte("0123"))
-				p.waitOffset(4)
-				p.sendBinary([]byte("4567"))
-				return id
-			},
+			run:  writePastFour,
 			want: CodeQuotaExceeded, after: endedKept,
 		},
 		{
@@ -270,13 +273,7 @@ func TestHandlerErrorCodes(t *testing.T) {
 			config: func(c *Config) {
 				faulty(c, storagetest.Faulty{FailWriteAfter: 4, WriteErr: errors.New("/secret/path: disk on fire")})
 			},
-			run: func(t *testing.T, ts *testServer, p *peer) string {
-				id := started(t, p, 10)
-				p.sendBinary([]byte("0123"))
-				p.waitOffset(4)
-				p.sendBinary([]byte("4567"))
-				return id
-			},
+			run:  writePastFour,
 			want: CodeStorageError, after: endedKept,
 		},
 		{
