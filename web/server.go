@@ -190,14 +190,13 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requestToken is the token a request carries: the Bearer header, else ?token=.
+// requestToken is the token a request carries: the Bearer header, else
+// ?token=. Another scheme in Authorization (a proxy's Basic credentials) is
+// not ferry's and does not hide the query token.
 func requestToken(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token)
-		}
-		return ""
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
 	}
 	return r.URL.Query().Get("token")
 }

@@ -99,6 +99,8 @@ func TestAuthentication(t *testing.T) {
 		{"file with second token", "GET", "/files/" + fileID, bearer("other"), 200},
 		{"bearer scheme is case-insensitive", "GET", "/files/" + fileID, http.Header{"Authorization": {"bearer s3cret"}}, 200},
 		{"basic auth is not a token", "GET", "/files/" + fileID, http.Header{"Authorization": {"Basic czNjcmV0"}}, 401},
+		{"basic auth beside a query token", "GET", "/files/" + fileID + "?token=s3cret", http.Header{"Authorization": {"Basic eDp5"}}, 200},
+		{"a bad bearer is not rescued by the query", "GET", "/files/" + fileID + "?token=s3cret", bearer("nope"), 401},
 		{"file with query token", "GET", "/files/" + fileID + "?token=s3cret", nil, 200},
 		{"HEAD without token", "HEAD", "/files/" + fileID, nil, 401},
 		{"list without token", "GET", "/api/files", nil, 401},
