@@ -100,6 +100,7 @@ func (h *Handler) File(c echo.Context) error {
 	body := &readRecorder{r: obj}
 	rw := &errorCatcher{ResponseWriter: c.Response(), bufs: &h.bufs}
 	if ctype := h.setFileHeaders(c, info); ctype == "" {
+		body.sniffing = true
 		// ServeContent will sniff the type from the first bytes, and only
 		// once the preconditions passed; the disposition follows the type
 		// it finds, set just before the status goes out.
@@ -268,10 +269,12 @@ type readRecorder struct {
 
 	mu      sync.Mutex
 	readErr error
-	// head holds the bytes read before the first Seek: what ServeContent
-	// sniffs the type from when none is set (at most sniffLen of them).
-	head   []byte
-	seeked bool
+	// With sniffing set, head holds the bytes read before the first Seek:
+	// what ServeContent sniffs the type from when none is set (at most
+	// sniffLen of them). Files with a known type skip this.
+	sniffing bool
+	head     []byte
+	seeked   bool
 }
 
 // sniffLen is how many bytes http.DetectContentType considers.
@@ -279,11 +282,13 @@ const sniffLen = 512
 
 func (r *readRecorder) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	r.mu.Lock()
-	if !r.seeked && len(r.head) < sniffLen {
-		r.head = append(r.head, p[:min(n, sniffLen-len(r.head))]...)
+	if r.sniffing {
+		r.mu.Lock()
+		if !r.seeked && len(r.head) < sniffLen {
+			r.head = append(r.head, p[:min(n, sniffLen-len(r.head))]...)
+		}
+		r.mu.Unlock()
 	}
-	r.mu.Unlock()
 	if err != nil && err != io.EOF {
 		r.mu.Lock()
 		if r.readErr == nil {
@@ -295,9 +300,11 @@ func (r *readRecorder) Read(p []byte) (int, error) {
 }
 
 func (r *readRecorder) Seek(offset int64, whence int) (int64, error) {
-	r.mu.Lock()
-	r.seeked = true
-	r.mu.Unlock()
+	if r.sniffing {
+		r.mu.Lock()
+		r.seeked = true
+		r.mu.Unlock()
+	}
 	return r.r.Seek(offset, whence)
 }
 
