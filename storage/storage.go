@@ -44,10 +44,15 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[
 // path or key, so nothing outside the store is ever reachable through an id.
 func ValidID(id string) bool { return uuidPattern.MatchString(id) }
 
+// SizeUnknown is Meta.Size for an upload whose length is declared later, with
+// Writer.SetSize (tus creation-defer-length; an IETF upload created without
+// Upload-Length). Until then its Writes are bounded only by the store.
+const SizeUnknown int64 = -1
+
 // Meta is what a client declares when it starts an upload.
 type Meta struct {
 	Name   string // original file name, non-empty
-	Size   int64  // declared size in bytes, >= 0
+	Size   int64  // declared size in bytes, >= 0, or SizeUnknown
 	MIME   string // declared content type; may be empty
 	SHA256 string // expected lower-case hex digest; may be empty
 }
@@ -123,6 +128,17 @@ type Writer interface {
 	Write(p []byte) (int, error)
 	// Written is the position after the last successful Write (>= Offset).
 	Written() int64
+	// SetSize declares the size of an upload created with SizeUnknown. It
+	// binds Write and Commit at once (Info().Meta.Size reports it) and is
+	// made durable by the next Checkpoint, atomically with that
+	// Checkpoint's offset and state: after a crash, Resume reports either
+	// SizeUnknown or the size, never a size without the bytes it was set
+	// with. Commit needs no Checkpoint after SetSize when every byte is
+	// already durable: it records the size with the file. Setting the
+	// size the upload already has is a no-op. ErrInvalid if size is
+	// negative, below Written, differs from a size already known, or is
+	// more than the backend can hold; ErrClosed.
+	SetSize(size int64) error
 	// Checkpoint makes every byte written so far durable and stores state
 	// (opaque to the backend; the upload layer keeps its hash state there)
 	// with it, atomically: after a crash, Resume reports the offset and the
@@ -163,6 +179,29 @@ type Expirer interface {
 // only to report progress.
 type CheckpointHinter interface {
 	CheckpointInterval() time.Duration
+}
+
+// Yielder is implemented by Writers that can give their upload up when
+// another writer asks for it, from any instance sharing the store. HTTP
+// uploads use it: a client that lost its connection retries at once, while
+// the server still holds the first request open.
+type Yielder interface {
+	// Yield marks the Writer as one that gives way: from then on a
+	// TakeOver of its upload (see TakeOverer) asks it to let go, and the
+	// returned channel is closed when one does. The holder should then
+	// Checkpoint what it has and Close (or Commit, if it was finishing).
+	// A Writer that never called Yield is never asked: TakeOver answers
+	// ErrLocked while it holds the upload.
+	Yield(ctx context.Context) (<-chan struct{}, error)
+}
+
+// TakeOverer is implemented by backends whose Writers are Yielders.
+type TakeOverer interface {
+	// TakeOver is Resume, except that when a yielding Writer (see Yielder)
+	// holds the upload, it is asked to let go and waited for until it has
+	// or ctx ends (then ErrLocked). A holder that does not yield answers
+	// ErrLocked at once. Other errors are Resume's.
+	TakeOver(ctx context.Context, id string) (Writer, error)
 }
 
 // Pinger is implemented by backends that can check that their store answers

@@ -45,6 +45,19 @@
 // Writer removes the record it just wrote. Either way a deleted upload stays
 // deleted.
 //
+// # Deferred size and takeover
+//
+// An upload created with storage.SizeUnknown keeps -1 as its record's size
+// until a Checkpoint after Writer.SetSize renames a record with the size,
+// the offset and the state together.
+//
+// TakeOver asks a holder through the Backend's table of live Writers: a
+// Writer that called Yield is asked by closing its Yield channel, and
+// TakeOver waits for it to let go (its release wakes TakeOver at once), and
+// otherwise tries the flock every 50 ms until its context ends. A Writer in
+// another process sharing the directory cannot be asked: TakeOver then
+// answers storage.ErrLocked at once, as for a Writer that never yielded.
+//
 // # Writes
 //
 // Write issues pwrite(2)s of at most 32 KiB, which stay fast on VMs where

@@ -57,7 +57,11 @@ func TestChildWriter(t *testing.T) {
 		os.Exit(2)
 	}
 	ctx := t.Context()
-	w, err := b.Create(ctx, os.Getenv(envID), storage.Meta{Name: "crash.bin", Size: childSize})
+	meta := storage.Meta{Name: "crash.bin", Size: childSize}
+	if os.Getenv(envMode) == "deferred" {
+		meta.Size = storage.SizeUnknown
+	}
+	w, err := b.Create(ctx, os.Getenv(envID), meta)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)
@@ -83,6 +87,26 @@ func TestChildWriter(t *testing.T) {
 		writeNext(childStep)
 		fmt.Println("held")
 		io.Copy(io.Discard, os.Stdin) // until the parent kills us (or goes away)
+	case "deferred":
+		// Checkpoint with the size unknown, then declare it and checkpoint
+		// again, then write more and wait to die.
+		checkpoint := func(state string) {
+			if _, err := w.Checkpoint(ctx, []byte(state)); err != nil {
+				fmt.Println("error:", err)
+				os.Exit(2)
+			}
+		}
+		writeNext(childStep)
+		checkpoint("unknown")
+		writeNext(childStep)
+		if err := w.SetSize(childSize); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(2)
+		}
+		checkpoint("sized")
+		writeNext(childStep)
+		fmt.Println("held")
+		io.Copy(io.Discard, os.Stdin)
 	case "loop":
 		// Write and checkpoint as fast as possible, reporting each durable
 		// offset, until killed at an arbitrary point.
@@ -221,5 +245,38 @@ func TestKillDuringCheckpointsLeavesOneConsistentCheckpoint(t *testing.T) {
 				t.Fatalf("data file after Resume: %d bytes, want the %d checkpointed ones intact", len(got), off)
 			}
 		})
+	}
+}
+
+// A size declared with SetSize and made durable by a Checkpoint survives
+// kill -9 together with that Checkpoint's offset and state.
+func TestKilledWriterKeepsCheckpointedSize(t *testing.T) {
+	dir := t.TempDir()
+	id := uuid.NewString()
+	cmd, out := startChild(t, dir, id, "deferred")
+	for out.Scan() && out.Text() != "held" {
+		if strings.HasPrefix(out.Text(), "error:") {
+			t.Fatalf("child: %s", out.Text())
+		}
+	}
+	if out.Err() != nil {
+		t.Fatalf("child output: %v", out.Err())
+	}
+	kill9(t, cmd)
+
+	b := newBackend(t, local.Config{Dir: dir})
+	w, err := b.Resume(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Resume after kill -9: %v", err)
+	}
+	defer w.Close()
+	in := w.Info()
+	if in.Meta.Size != childSize || in.Offset != 2*childStep || string(w.State()) != "sized" {
+		t.Fatalf("after kill -9: size %d, offset %d, state %q; want %d, %d, %q",
+			in.Meta.Size, in.Offset, w.State(), childSize, 2*childStep, "sized")
+	}
+	_, err = w.Write(make([]byte, childSize-2*childStep+1))
+	if !errors.Is(err, storage.ErrSizeExceeded) {
+		t.Fatalf("Write past the recovered size = %v, want ErrSizeExceeded", err)
 	}
 }

@@ -106,7 +106,7 @@ func notFound(op string) error {
 // Create makes a new, empty upload and returns a Writer holding its lock.
 // It returns an error wrapping storage.ErrExists if the id is in use (stored
 // or held by another Writer), storage.ErrInvalid for an empty name, a
-// negative size or a malformed expected digest, and for an id that fails
+// negative size other than storage.SizeUnknown or a malformed expected digest, and for an id that fails
 // storage.ValidID an error wrapping both storage.ErrNotFound and
 // storage.ErrInvalid.
 func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
@@ -116,7 +116,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	if meta.Name == "" {
 		return nil, fmt.Errorf("local: create %s: empty name: %w", id, storage.ErrInvalid)
 	}
-	if meta.Size < 0 {
+	if meta.Size < 0 && meta.Size != storage.SizeUnknown {
 		return nil, fmt.Errorf("local: create %s: negative size %d: %w", id, meta.Size, storage.ErrInvalid)
 	}
 	if meta.SHA256 != "" && !sha256Hex.MatchString(meta.SHA256) {
@@ -389,7 +389,7 @@ func (b *Backend) info(rec record) storage.Info {
 
 // register records a new live Writer so that Delete can reach it.
 func (b *Backend) register(id string, rec record, data, lk *os.File, pos int64) *writer {
-	w := &writer{b: b, rec: rec, data: data, lock: lk, pos: pos}
+	w := &writer{b: b, rec: rec, data: data, lock: lk, pos: pos, size: rec.Meta.Size, done: make(chan struct{})}
 	b.mu.Lock()
 	b.live[id] = w
 	b.mu.Unlock()

@@ -23,6 +23,10 @@ type writer struct {
 	data *os.File // the data file, written with pwrite at pos
 	lock *os.File // holds the flock
 	pos  int64    // Written: the end of the accepted bytes
+	// size binds Write and Commit: the declared size, or storage.SizeUnknown.
+	// It runs ahead of rec.Meta.Size after a SetSize until the next
+	// Checkpoint (or Commit) records it.
+	size int64
 
 	// dirty: a failed Write may have left bytes past pos that could not be
 	// cut off at once; Checkpoint cuts them before syncing.
@@ -30,13 +34,25 @@ type writer struct {
 	closed bool
 	// gone is set by Backend.Delete from another goroutine.
 	gone atomic.Bool
+
+	// yield is the channel Yield returned (nil until then) and asked whether
+	// a TakeOver closed it; both are guarded by b.mu. done is closed when
+	// the Writer lets go of its lock.
+	yield chan struct{}
+	asked bool
+	done  chan struct{}
 }
 
 // ID is the upload's id.
 func (w *writer) ID() string { return w.rec.ID }
 
-// Info is the upload's metadata as of the last Checkpoint.
-func (w *writer) Info() storage.Info { return w.b.info(w.rec) }
+// Info is the upload's metadata as of the last Checkpoint, except that
+// Meta.Size is the size SetSize declared even before a Checkpoint records it.
+func (w *writer) Info() storage.Info {
+	in := w.b.info(w.rec)
+	in.Meta.Size = w.size
+	return in
+}
 
 // Written is the end of the accepted bytes; Offset <= Written <= size.
 func (w *writer) Written() int64 { return w.pos }
@@ -58,9 +74,9 @@ func (w *writer) Write(p []byte) (int, error) {
 	if w.b.expired(w.rec, w.b.now()) {
 		return 0, fmt.Errorf("local: write %s: expired: %w", w.rec.ID, storage.ErrNotFound)
 	}
-	if int64(len(p)) > w.rec.Meta.Size-w.pos {
+	if w.size != storage.SizeUnknown && int64(len(p)) > w.size-w.pos {
 		return 0, fmt.Errorf("local: write %s: %d bytes at %d of %d: %w",
-			w.rec.ID, len(p), w.pos, w.rec.Meta.Size, storage.ErrSizeExceeded)
+			w.rec.ID, len(p), w.pos, w.size, storage.ErrSizeExceeded)
 	}
 	for off := 0; off < len(p); {
 		end := min(off+maxWrite, len(p))
@@ -79,8 +95,31 @@ func (w *writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// SetSize declares the size of an upload created with storage.SizeUnknown.
+// It binds Write and Commit at once; the next Checkpoint records it in the
+// same rename as its offset and state. It returns an error wrapping
+// storage.ErrClosed, or storage.ErrInvalid for a negative size, one below
+// Written, or one that differs from a size already known.
+func (w *writer) SetSize(size int64) error {
+	switch {
+	case w.closed:
+		return fmt.Errorf("local: set size: %w", storage.ErrClosed)
+	case size < 0:
+		return fmt.Errorf("local: set size of %s: negative size %d: %w", w.rec.ID, size, storage.ErrInvalid)
+	case size == w.size:
+		return nil
+	case w.size != storage.SizeUnknown:
+		return fmt.Errorf("local: set size of %s to %d: size is already %d: %w", w.rec.ID, size, w.size, storage.ErrInvalid)
+	case size < w.pos:
+		return fmt.Errorf("local: set size of %s to %d: %d bytes are written already: %w", w.rec.ID, size, w.pos, storage.ErrInvalid)
+	}
+	w.size = size
+	return nil
+}
+
 // Checkpoint makes the bytes up to Written durable (fdatasync) and then
-// records offset and state together in one atomic rename. It returns the new
+// records offset, state and the size SetSize declared together in one
+// atomic rename. It returns the new
 // durable offset, or an error wrapping storage.ErrClosed, storage.ErrNotFound
 // (the upload was deleted, by this process or another one), storage.ErrNoSpace
 // or the context's error.
@@ -100,6 +139,7 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 		}
 	}
 	rec := w.rec
+	rec.Meta.Size = w.size
 	rec.Offset = w.pos
 	rec.State = bytes.Clone(state)
 	rec.Modified = w.b.now()
@@ -113,21 +153,23 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 // Commit publishes the upload as a complete file with digest sha256 (64 hex
 // digits) by renaming a complete record over the upload's record; the data
 // file is already durable and is never written again. It returns an error
-// wrapping storage.ErrIncomplete unless Written, Offset and the declared size
-// are equal, storage.ErrInvalid for a malformed digest, storage.ErrClosed or
+// wrapping storage.ErrIncomplete unless the size is known and Written, Offset
+// and the size are equal (a size SetSize declared since the last Checkpoint
+// is recorded by the same rename), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
 // storage.ErrNotFound. On success the lock is released.
 func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
 	if err := w.usable(ctx, "commit"); err != nil {
 		return storage.Info{}, err
 	}
-	if w.pos != w.rec.Offset || w.rec.Offset != w.rec.Meta.Size {
+	if w.size == storage.SizeUnknown || w.pos != w.rec.Offset || w.rec.Offset != w.size {
 		return storage.Info{}, fmt.Errorf("local: commit %s: written %d, durable %d, size %d: %w",
-			w.rec.ID, w.pos, w.rec.Offset, w.rec.Meta.Size, storage.ErrIncomplete)
+			w.rec.ID, w.pos, w.rec.Offset, w.size, storage.ErrIncomplete)
 	}
 	if !sha256Hex.MatchString(sha256) {
 		return storage.Info{}, fmt.Errorf("local: commit %s: digest is not 64 hex digits: %w", w.rec.ID, storage.ErrInvalid)
 	}
 	rec := w.rec
+	rec.Meta.Size = w.size
 	rec.Complete = true
 	rec.SHA256 = sha256
 	rec.State = nil
@@ -226,4 +268,5 @@ func (w *writer) release(committed bool) {
 	w.data.Close()
 	unlock(w.lock, committed)
 	w.b.unregister(w)
+	close(w.done)
 }

@@ -145,8 +145,8 @@ func notFound(op string) error {
 // Create makes a new, empty upload (a multipart upload plus its state
 // object) and returns a Writer holding its lease. It returns an error
 // wrapping storage.ErrExists if the id is in use (stored, or held by another
-// Writer), storage.ErrInvalid for an empty name, a negative size, a size over
-// MaxObjectSize or a malformed expected digest, and for an id that fails
+// Writer), storage.ErrInvalid for an empty name, a negative size other than
+// storage.SizeUnknown, a size over MaxObjectSize or a malformed expected digest, and for an id that fails
 // storage.ValidID an error wrapping both storage.ErrNotFound and
 // storage.ErrInvalid.
 func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
@@ -156,8 +156,8 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	switch {
 	case meta.Name == "":
 		return nil, fmt.Errorf("s3: create %s: empty name: %w", id, storage.ErrInvalid)
-	case meta.Size < 0 || meta.Size > MaxObjectSize:
-		return nil, fmt.Errorf("s3: create %s: size %d outside [0, %d]: %w", id, meta.Size, int64(MaxObjectSize), storage.ErrInvalid)
+	case (meta.Size < 0 && meta.Size != storage.SizeUnknown) || meta.Size > MaxObjectSize:
+		return nil, fmt.Errorf("s3: create %s: size %d outside [0, %d] and not unknown: %w", id, meta.Size, int64(MaxObjectSize), storage.ErrInvalid)
 	case meta.SHA256 != "" && !sha256Hex.MatchString(meta.SHA256):
 		return nil, fmt.Errorf("s3: create %s: expected sha256 is not 64 hex digits: %w", id, storage.ErrInvalid)
 	}
@@ -196,7 +196,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 		Parts:    []string{},
 		Owner:    l.owner,
 	}
-	if meta.Size > 0 {
+	if meta.Size != 0 {
 		st.UploadID, err = b.c.NewMultipartUpload(ctx, b.cfg.Bucket, b.keys.data(id), b.dataOptions(id, meta, now))
 		if err != nil {
 			return fail(fmt.Errorf("start multipart upload: %w", translate(err)))
@@ -214,7 +214,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 		}
 		return fail(fmt.Errorf("write state: %w", translate(err)))
 	}
-	w := &writer{b: b, st: st, tag: tag, lease: l, parts: st.Parts}
+	w := &writer{b: b, st: st, tag: tag, lease: l, parts: st.Parts, size: meta.Size}
 	w.begin()
 	return w, nil
 }

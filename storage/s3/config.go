@@ -76,8 +76,9 @@ type Config struct {
 	CreateBucket bool
 	// PartSize is the least part size of a multipart upload: 0 means
 	// DefaultPartSize. It is raised for big files so that no upload needs more
-	// than MaxParts parts, then fixed for the life of the upload. A Writer
-	// buffers one part in memory. It must be 0 or within [MinPartSize, MaxPartSize].
+	// than MaxParts parts, then fixed for the life of the upload. An upload
+	// of unknown size (storage.SizeUnknown) keeps it, so it can hold at most
+	// MaxParts times PartSize bytes. A Writer buffers one part in memory. It must be 0 or within [MinPartSize, MaxPartSize].
 	PartSize int64
 	// Expiry is how long an incomplete upload lives after its last durable
 	// write before DeleteExpired removes it; 0 means DefaultExpiry. Note that
@@ -155,7 +156,15 @@ func (cfg Config) normalize() (Config, error) {
 // raised to a whole MiB that keeps the upload within MaxParts. It is chosen
 // once at Create and stored with the upload, so a resumed upload keeps its
 // part numbers: part n always holds bytes [(n-1)*size, n*size).
+//
+// An upload of unknown size (storage.SizeUnknown) gets least: memory per
+// Writer stays what it is for any other upload, and such an upload can hold
+// at most MaxParts parts of that size (a Write past it fails with
+// storage.ErrSizeExceeded).
 func partSizeFor(size, least int64) int64 {
+	if size == storage.SizeUnknown {
+		return least
+	}
 	need := (size + MaxParts - 1) / MaxParts
 	need = (need + mib - 1) / mib * mib
 	return max(least, need)

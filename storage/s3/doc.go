@@ -18,6 +18,17 @@
 // 10,000-part limit. A Writer keeps at most one part in memory and uploads
 // it the moment it is whole.
 //
+// An upload created with storage.SizeUnknown gets Config.PartSize, so its
+// Writer needs no more memory than any other; it can then hold at most
+// MaxParts parts of that size (78 GiB at the default 8 MiB, 48 GiB at 5 MiB),
+// and a Write past that fails with storage.ErrSizeExceeded. Its multipart
+// upload is started at Create like any other (and aborted if the size turns
+// out to be 0). Writer.SetSize binds Write and Commit at once; the next
+// Checkpoint stores the size in the state object, in the same write as its
+// offset, so a crash never leaves a size without its bytes. Once the size
+// is known the last part is as short as it needs to be, and SetSize starts
+// uploading it if the buffer already holds it whole.
+//
 // # Checkpoint makes every byte durable
 //
 // The contract's durable offset must survive kill -9, so Checkpoint stores
@@ -45,6 +56,28 @@
 // at the latest, and a deleted upload cannot be brought back by a Writer
 // that did not notice. Lease times come from Config.Now, so the clocks of
 // instances sharing a bucket must agree to well within LeaseTTL.
+//
+// # Takeover
+//
+// A Writer that calls Yield sets Yield in its lease record. TakeOver, on
+// any instance, first tries Resume; if a live lease is held and its record
+// says Yield, it sets Release in that record with If-Match on the holder's
+// ETag (owner and expiry unchanged), then tries the lease again every
+// 250 ms until it gets it or its context ends (storage.ErrLocked). A record
+// without Yield answers storage.ErrLocked at once. A yielding holder reads
+// its lease every 500 ms (and at once when the TakeOver runs on its own
+// instance); a record that still names it but says Release closes its
+// Yield channel, and it keeps the lease until it Closes or Commits. So a
+// takeover across instances takes about half a second plus the holder's
+// Checkpoint and Close. The races resolve through the conditional writes:
+// a renewal and a Release write cannot both succeed on one ETag (the loser
+// reads the record again: a record that names the holder is still its own,
+// Release or not); a holder that releases normally meanwhile deletes the
+// lease, and the taker's next try takes it; a holder that died keeps the
+// upload until its lease expires, after which Resume takes the stale lease;
+// and a Release or Yield write that minio-go retried after a lost answer
+// fails its condition against itself, which the next read of the record
+// settles.
 //
 // # Commit publishes a record
 //

@@ -89,8 +89,11 @@ func (r fileRecord) info() storage.Info {
 // Writing it is the commit point of a Checkpoint. Invariant: Offset ==
 // the bytes of the parts in Parts plus those of the Pending objects.
 type uploadState struct {
-	Schema   int          `json:"schema"`
-	ID       string       `json:"id"`
+	Schema int    `json:"schema"`
+	ID     string `json:"id"`
+	// Meta is as declared at Create; Meta.Size may be storage.SizeUnknown
+	// until a Checkpoint records the size Writer.SetSize declared, together
+	// with the offset and state of that Checkpoint.
 	Meta     storage.Meta `json:"meta"`
 	Created  time.Time    `json:"created"`
 	Modified time.Time    `json:"modified"` // last durable write
@@ -130,13 +133,33 @@ func (s *uploadState) pendingSize() int64 {
 }
 
 // partLen is the length of part n (1-based): PartSize but for the last one.
-func (s *uploadState) partLen(n int) int64 {
-	start := int64(n-1) * s.PartSize
-	return min(s.PartSize, s.Meta.Size-start)
+func (s *uploadState) partLen(n int) int64 { return partLen(s.Meta.Size, s.PartSize, n) }
+
+// limit is the most bytes the upload can hold: its size, or for an upload
+// of unknown size what MaxParts parts of PartSize hold.
+func (s *uploadState) limit() int64 { return sizeLimit(s.Meta.Size, s.PartSize) }
+
+// partLen is the length of part n (1-based) of an upload of size bytes (or
+// storage.SizeUnknown) in parts of partSize: partSize but for the last part
+// of a known size.
+func partLen(size, partSize int64, n int) int64 {
+	if size == storage.SizeUnknown {
+		return partSize
+	}
+	return min(partSize, size-int64(n-1)*partSize)
+}
+
+// sizeLimit is the most bytes an upload of size bytes (or
+// storage.SizeUnknown) in parts of partSize can hold.
+func sizeLimit(size, partSize int64) int64 {
+	if size == storage.SizeUnknown {
+		return min(partSize*MaxParts, MaxObjectSize)
+	}
+	return size
 }
 
 func (s *uploadState) numParts() int {
-	if s.Meta.Size == 0 {
+	if s.Meta.Size <= 0 {
 		return 0
 	}
 	return int((s.Meta.Size + s.PartSize - 1) / s.PartSize)
@@ -152,7 +175,7 @@ func (s *uploadState) check() error {
 			return fmt.Errorf("inconsistent upload state (pending object %q of %d bytes)", c.Key, c.Size)
 		}
 	}
-	if pending := s.pendingSize(); s.PartSize <= 0 || s.Offset < 0 || s.Offset > s.Meta.Size ||
+	if pending := s.pendingSize(); s.PartSize <= 0 || s.Offset < 0 || s.Offset > s.limit() ||
 		whole+pending != s.Offset || pending >= s.PartSize {
 		return fmt.Errorf("inconsistent upload state (offset %d, %d parts of %d, %d pending)",
 			s.Offset, len(s.Parts), s.PartSize, pending)
@@ -166,6 +189,12 @@ type leaseRecord struct {
 	Schema  int       `json:"schema"`
 	Owner   string    `json:"owner"`
 	Expires time.Time `json:"expires"`
+	// Yield is set by a holder whose Writer called Yield: it gives the
+	// upload up when asked. Only the owner writes it.
+	Yield bool `json:"yield,omitempty"`
+	// Release is set by a TakeOver (with If-Match on the holder's ETag, the
+	// rest of the record unchanged) to ask a yielding holder to let go.
+	Release bool `json:"release,omitempty"`
 }
 
 // putJSON stores v at key. cond sets If-Match or If-None-Match (see

@@ -69,7 +69,7 @@ func (b *Backend) resume(ctx context.Context, id string, l *lease) (*writer, err
 	if err := st.check(); err != nil {
 		return nil, err
 	}
-	w := &writer{b: b, st: st, lease: l, parts: st.Parts, written: st.Offset}
+	w := &writer{b: b, st: st, lease: l, parts: st.Parts, written: st.Offset, size: st.Meta.Size}
 	if st.UploadID != "" {
 		err := b.verifyParts(ctx, &st)
 		switch {

@@ -33,6 +33,10 @@ type writer struct {
 	parts   []string // ETags of the whole parts uploaded; may run ahead of st.Parts
 	buf     []byte   // bytes after the last whole part (and the one in flight), up to written
 	written int64
+	// size binds Write and Commit: the declared size, or storage.SizeUnknown.
+	// It runs ahead of st.Meta.Size after a SetSize until the next
+	// Checkpoint (or Commit) records it.
+	size int64
 
 	// inflight deliver the outcomes of the parts being uploaded in the
 	// background, oldest first (at most maxInflight); free holds the
@@ -47,17 +51,23 @@ type writer struct {
 	closed    bool
 	err       error       // the failure that ended the Writer
 	gone      atomic.Bool // set by Backend.Delete from another goroutine
+	// done is closed when the Writer lets go of its lease, for a TakeOver
+	// on this Backend waiting for it.
+	done chan struct{}
 }
 
 func (w *writer) ID() string { return w.st.ID }
 
 // Info is the upload's metadata as of the last Checkpoint, or the complete
-// file's after Commit.
+// file's after Commit. Meta.Size is the size SetSize declared even before a
+// Checkpoint records it.
 func (w *writer) Info() storage.Info {
 	if w.final != nil {
 		return *w.final
 	}
-	return w.b.uploadInfo(w.st)
+	in := w.b.uploadInfo(w.st)
+	in.Meta.Size = w.size
+	return in
 }
 
 func (w *writer) Written() int64 { return w.written }
@@ -68,22 +78,23 @@ func (w *writer) State() []byte { return w.st.State }
 // Write appends p at Written, uploading each part as soon as it is whole.
 // Errors wrap storage.ErrClosed, storage.ErrNotFound (deleted or purged),
 // storage.ErrLocked (another Writer took the upload over),
-// storage.ErrSizeExceeded (nothing of p is stored; the Writer stays usable)
-// or storage.ErrNoSpace. Any error but ErrSizeExceeded leaves the Writer
+// storage.ErrSizeExceeded (past the declared size or, while the size is
+// unknown, past what MaxParts parts hold; nothing of p is stored and the
+// Writer stays usable) or storage.ErrNoSpace. Any error but ErrSizeExceeded leaves the Writer
 // failed, with n counting the bytes of p it took before the failure: close
 // it and resume from the durable offset.
 func (w *writer) Write(p []byte) (int, error) {
 	if err := w.usable(context.Background(), "write"); err != nil {
 		return 0, err
 	}
-	if int64(len(p)) > w.st.Meta.Size-w.written {
+	if limit := sizeLimit(w.size, w.st.PartSize); int64(len(p)) > limit-w.written {
 		return 0, fmt.Errorf("s3: write %s: %d bytes at %d of %d: %w",
-			w.st.ID, len(p), w.written, w.st.Meta.Size, storage.ErrSizeExceeded)
+			w.st.ID, len(p), w.written, limit, storage.ErrSizeExceeded)
 	}
 	n := 0
 	for n < len(p) {
 		part := len(w.parts) + len(w.inflight) + 1
-		want := w.st.partLen(part)
+		want := partLen(w.size, w.st.PartSize, part)
 		if int64(cap(w.buf)) < want {
 			// Sized once for the biggest part this upload has left.
 			w.buf = make([]byte, 0, want)
@@ -102,6 +113,46 @@ func (w *writer) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// SetSize declares the size of an upload created with storage.SizeUnknown.
+// It binds Write and Commit at once; the next Checkpoint records it in the
+// same state write as its offset and state. If the bytes written already
+// make up the last part, SetSize starts uploading it. It returns an error
+// wrapping storage.ErrClosed, storage.ErrInvalid for a negative size, one
+// below Written, one that differs from a size already known or one past
+// what MaxParts parts of this upload's part size hold, or the error of a
+// part upload it had to wait for (the Writer is then failed).
+func (w *writer) SetSize(size int64) error {
+	if err := w.usable(context.Background(), "set size"); err != nil {
+		return err
+	}
+	switch limit := sizeLimit(w.size, w.st.PartSize); {
+	case size < 0:
+		return fmt.Errorf("s3: set size of %s: negative size %d: %w", w.st.ID, size, storage.ErrInvalid)
+	case size == w.size:
+		return nil
+	case w.size != storage.SizeUnknown:
+		return fmt.Errorf("s3: set size of %s to %d: size is already %d: %w", w.st.ID, size, w.size, storage.ErrInvalid)
+	case size < w.written:
+		return fmt.Errorf("s3: set size of %s to %d: %d bytes are written already: %w", w.st.ID, size, w.written, storage.ErrInvalid)
+	case size > limit:
+		return fmt.Errorf("s3: set size of %s to %d: more than %d parts of %d bytes: %w",
+			w.st.ID, size, MaxParts, w.st.PartSize, storage.ErrInvalid)
+	}
+	w.size = size
+	// Write uploads a part the moment it is whole; with the size known the
+	// buffer may now hold the whole last part.
+	part := len(w.parts) + len(w.inflight) + 1
+	if len(w.buf) > 0 && int64(len(w.buf)) == partLen(w.size, w.st.PartSize, part) {
+		if len(w.inflight) == maxInflight {
+			if err := w.waitOldest(); err != nil {
+				return w.fail(fmt.Errorf("s3: set size of %s: %w", w.st.ID, err))
+			}
+		}
+		w.startPart(part)
+	}
+	return nil
 }
 
 // partResult is the outcome of a background part upload.
@@ -181,6 +232,7 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 		return w.st.Offset, w.fail(fmt.Errorf("s3: checkpoint %s: %w", w.st.ID, err))
 	}
 	next := w.st
+	next.Meta.Size = w.size
 	next.Seq++
 	next.Owner = w.lease.owner
 	next.Parts = w.parts
@@ -235,7 +287,9 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 // then publishes the file record with the digest: that write is the commit
 // point, after which Stat, Open and List see the file. Helper objects are
 // deleted last. It returns an error wrapping storage.ErrIncomplete unless
-// every declared byte was written and checkpointed, storage.ErrInvalid for a
+// the size is known and every byte of it was written and checkpointed (a
+// size SetSize declared since the last Checkpoint is first recorded in the
+// state, so that a Commit cut short is finished by Resume), storage.ErrInvalid for a
 // malformed digest, storage.ErrClosed, storage.ErrNotFound or
 // storage.ErrLocked. On success the lease is released.
 func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
@@ -246,12 +300,17 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 		return storage.Info{}, w.fail(fmt.Errorf("s3: commit %s: %w", w.st.ID, err))
 	}
 	id := w.st.ID
-	if w.written != w.st.Offset || w.st.Offset != w.st.Meta.Size {
+	if w.size == storage.SizeUnknown || w.written != w.st.Offset || w.st.Offset != w.size {
 		return storage.Info{}, fmt.Errorf("s3: commit %s: written %d, durable %d, size %d: %w",
-			id, w.written, w.st.Offset, w.st.Meta.Size, storage.ErrIncomplete)
+			id, w.written, w.st.Offset, w.size, storage.ErrIncomplete)
 	}
 	if !sha256Hex.MatchString(sha256) {
 		return storage.Info{}, fmt.Errorf("s3: commit %s: digest is not 64 hex digits: %w", id, storage.ErrInvalid)
+	}
+	if w.st.Meta.Size != w.size {
+		if _, err := w.Checkpoint(ctx, w.st.State); err != nil {
+			return storage.Info{}, fmt.Errorf("s3: commit %s: record the size: %w", id, err)
+		}
 	}
 	// A Delete on another instance removes the state first: do not bring
 	// the file back to life if it already started.
@@ -314,6 +373,10 @@ func (w *writer) assemble(ctx context.Context) (string, error) {
 			b.dataOptions(id, w.st.Meta, w.st.Created))
 		if err != nil {
 			return "", fmt.Errorf("store empty file: %w", translate(err))
+		}
+		if w.st.UploadID != "" {
+			// Started at Create while the size was unknown; it holds nothing.
+			b.c.AbortMultipartUpload(ctx, b.cfg.Bucket, b.keys.data(id), w.st.UploadID)
 		}
 		return info.ETag, nil
 	case !w.assembled:
@@ -386,6 +449,7 @@ func (w *writer) Close() error {
 
 // begin starts the Writer's lease renewals and makes it known to Delete.
 func (w *writer) begin() {
+	w.done = make(chan struct{})
 	w.lease.keep()
 	w.b.register(w)
 }
@@ -396,6 +460,13 @@ func (w *writer) release() {
 	w.closed = true
 	w.buf, w.free = nil, nil
 	w.b.unregister(w)
+	if w.done != nil {
+		select {
+		case <-w.done:
+		default:
+			close(w.done)
+		}
+	}
 }
 
 // usable reports why the Writer cannot write, checkpoint or commit now.

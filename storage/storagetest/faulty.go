@@ -15,10 +15,14 @@ import (
 // every later one fail with WriteErr and store nothing (a full disk stays
 // full). Once the count has reached FailWriteAfter, Checkpoint fails with
 // CheckpointErr without making anything durable. A nil error disables that
-// fault. Other methods, and the wrapped Backend's own methods, pass through.
+// fault. Other methods (SetSize among them), and the wrapped Backend's own
+// methods, pass through. A faulty Writer is a storage.Yielder exactly when
+// the Writer it wraps is one, and Yield passes through.
 //
-// Faulty has no capabilities of its own: a type assertion for
-// storage.PartialOpener or storage.Expirer on it fails; call those on Backend.
+// Faulty has no capabilities of its own but storage.TakeOverer: a type
+// assertion for storage.PartialOpener or storage.Expirer on it fails; call
+// those on Backend. TakeOver passes through when Backend is a TakeOverer and
+// is Resume otherwise (Writers that cannot yield are never asked to).
 // The fields are read only, so one Faulty serves many goroutines.
 type Faulty struct {
 	storage.Backend
@@ -37,7 +41,7 @@ func (f *Faulty) Create(ctx context.Context, id string, meta storage.Meta) (stor
 	if err != nil {
 		return nil, err
 	}
-	return &faultyWriter{Writer: w, f: f}, nil
+	return f.wrap(w), nil
 }
 
 // Resume resumes the upload in the wrapped Backend and returns a faulty Writer.
@@ -46,7 +50,30 @@ func (f *Faulty) Resume(ctx context.Context, id string) (storage.Writer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &faultyWriter{Writer: w, f: f}, nil
+	return f.wrap(w), nil
+}
+
+// TakeOver takes the upload over in the wrapped Backend (see Faulty) and
+// returns a faulty Writer.
+func (f *Faulty) TakeOver(ctx context.Context, id string) (storage.Writer, error) {
+	to, ok := f.Backend.(storage.TakeOverer)
+	if !ok {
+		return f.Resume(ctx, id)
+	}
+	w, err := to.TakeOver(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return f.wrap(w), nil
+}
+
+// wrap returns a faulty Writer over w that has w's optional interfaces.
+func (f *Faulty) wrap(w storage.Writer) storage.Writer {
+	fw := &faultyWriter{Writer: w, f: f}
+	if y, ok := w.(storage.Yielder); ok {
+		return &yieldingWriter{faultyWriter: fw, y: y}
+	}
+	return fw
 }
 
 type faultyWriter struct {
@@ -72,3 +99,14 @@ func (w *faultyWriter) Checkpoint(ctx context.Context, state []byte) (int64, err
 	}
 	return w.Writer.Checkpoint(ctx, state)
 }
+
+// SetSize passes through: declaring the size stores nothing.
+func (w *faultyWriter) SetSize(size int64) error { return w.Writer.SetSize(size) }
+
+// yieldingWriter is a faultyWriter over a storage.Yielder.
+type yieldingWriter struct {
+	*faultyWriter
+	y storage.Yielder
+}
+
+func (w *yieldingWriter) Yield(ctx context.Context) (<-chan struct{}, error) { return w.y.Yield(ctx) }

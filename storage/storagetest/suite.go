@@ -24,7 +24,8 @@ import (
 // the largest single upload (about 12 MiB in chunks of 32 B to 5 MiB, with
 // Close and Resume between them) crosses object-store part boundaries.
 // Optional capabilities (storage.Expirer, storage.PartialOpener,
-// storage.Pinger) are tested when the backend has them.
+// storage.Pinger, storage.TakeOverer with Writers that are
+// storage.Yielders) are tested when the backend has them.
 func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 	t.Helper()
 	tests := []struct {
@@ -47,6 +48,14 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		{"HostileIDs", testHostileIDs},
 		{"SizeExceeded", testSizeExceeded},
 		{"CommitIncomplete", testCommitIncomplete},
+		{"DeferredSize", testDeferredSize},
+		{"DeferredSizeAfterAllBytes", testDeferredSizeAfterAllBytes},
+		{"DeferredSizeEmpty", testDeferredSizeEmpty},
+		{"DeferredSizeErrors", testDeferredSizeErrors},
+		{"TakeOver", testTakeOver},
+		{"TakeOverNonYielding", testTakeOverNonYielding},
+		{"TakeOverHolderKeeps", testTakeOverHolderKeeps},
+		{"TakeOverNoUpload", testTakeOverNoUpload},
 		{"DeleteWhileWriting", testDeleteWhileWriting},
 		{"DeleteIncomplete", testDeleteIncomplete},
 		{"DeleteComplete", testDeleteComplete},
@@ -344,7 +353,7 @@ func testInvalidMeta(t *testing.T, b storage.Backend) {
 		meta storage.Meta
 	}{
 		{"empty name", storage.Meta{Name: "", Size: 1}},
-		{"negative size", storage.Meta{Name: "a", Size: -1}},
+		{"negative size", storage.Meta{Name: "a", Size: -2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
