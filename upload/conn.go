@@ -361,7 +361,7 @@ func (s *session) loop() {
 			s.cancel(errors.New("internal error"))
 			if s.up != nil {
 				s.up.w.Close()
-				s.up.hash.stop()
+				s.up.track.Stop()
 				s.up = nil
 			}
 			s.sendClose(websocket.CloseInternalServerErr, "internal_error")

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // Defaults for the zero values of Config.
@@ -56,7 +57,7 @@ type Handler struct {
 	backend    storage.Backend
 	maxSize    int64
 	maxFrame   int64
-	allowed    typeList
+	allowed    checkpoint.Types
 	pingPeriod time.Duration
 	log        *slog.Logger
 	newID      func() string
@@ -104,7 +105,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = newUUIDv7
 	}
-	allowed, err := newTypeList(cfg.AllowedTypes)
+	allowed, err := checkpoint.ParseTypes(cfg.AllowedTypes)
 	if err != nil {
 		return nil, fmt.Errorf("upload: Config.AllowedTypes: %w", err)
 	}

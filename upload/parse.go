@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // request is one parsed client text frame. Only the fields of its Type are set.
@@ -84,7 +86,7 @@ func parseStart(fields map[string]json.RawMessage) (StartFrame, error) {
 		return f, err
 	}
 	if f.MIME != "" {
-		if _, ok := mediaType(f.MIME); !ok {
+		if _, ok := checkpoint.MediaType(f.MIME); !ok {
 			return f, badRequest(`field "mime" is not a media type`)
 		}
 	}

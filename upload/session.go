@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // Pacing of checkpoints and progress frames.
@@ -34,9 +35,8 @@ type upload struct {
 	w        storage.Writer
 	id       string
 	size     int64
-	declared string // the client's expected sha256, lower-case, or ""
-	hash     *hasher
-	sniff    sniffer
+	declared string              // the client's expected sha256, lower-case, or ""
+	track    *checkpoint.Tracker // digest and sniffing of the bytes so far
 
 	received int64 // accepted and written to storage (= w.Written())
 	durable  int64 // what the last Checkpoint returned
@@ -117,7 +117,7 @@ func (s *session) onStart(f StartFrame) {
 		s.sendError(&Error{Code: CodeTooLarge, Message: fmt.Sprintf("the declared size is over this server's limit of %d bytes", s.h.maxSize)})
 		return
 	}
-	if f.MIME != "" && !s.h.allowed.allows(f.MIME) {
+	if f.MIME != "" && !s.h.allowed.Allows(f.MIME) {
 		s.sendError(&Error{Code: CodeForbiddenType, Message: fmt.Sprintf("this server does not accept %q files", clip(f.MIME))})
 		return
 	}
@@ -166,23 +166,15 @@ func (s *session) onResume(id string) {
 // of its last Checkpoint, and answers ready.
 func (s *session) begin(w storage.Writer) {
 	info := w.Info()
-	var st savedState
-	if raw := w.State(); raw != nil {
-		var err error
-		if st, err = decodeState(raw); err != nil {
-			s.abandon(w, err)
-			return
-		}
-	}
-	// State and offset must describe the same bytes, or the digest would
-	// be wrong; a fresh upload has neither.
-	consistent := st.n == info.Offset && w.Written() == info.Offset &&
-		(st.sniffed || int64(len(st.prefix)) == min(info.Offset, sniffLen))
-	if !consistent {
-		s.abandon(w, fmt.Errorf("%w: covers %d bytes, upload has %d", errBadState, st.n, info.Offset))
+	if info.Meta.Size == storage.SizeUnknown {
+		// Begun over HTTP without a length: a ferry.v1 client has no way to
+		// declare one, so the upload must be finished where it began.
+		w.Close()
+		s.sendError(&Error{Code: CodeBadRequest, ID: info.ID, Message: "this upload's length is not known yet: " +
+			"finish it over HTTP (tus or IETF Resumable Uploads), which can declare it"})
 		return
 	}
-	hash, err := newHasher(st.digest, st.n, s.pieces.put)
+	track, err := checkpoint.Restore(w, piecesInFlight, s.pieces.put)
 	if err != nil {
 		s.abandon(w, err)
 		return
@@ -192,8 +184,7 @@ func (s *session) begin(w storage.Writer) {
 		id:             w.ID(),
 		size:           info.Meta.Size,
 		declared:       info.Meta.SHA256,
-		hash:           hash,
-		sniff:          sniffer{decided: st.sniffed, prefix: st.prefix},
+		track:          track,
 		received:       info.Offset,
 		durable:        info.Offset,
 		lastCheckpoint: time.Now(),
@@ -281,9 +272,7 @@ func (s *session) store(data []byte, piece *[]byte) {
 	u.received += int64(len(data))
 	u.lastFrame = time.Now()
 	s.h.metrics.bytes(len(data))
-	verdict := u.sniff.feed(data, u.size, s.h.allowed) // before the hasher may recycle data
-	u.hash.add(data, piece)
-	if verdict == sniffForbidden {
+	if u.track.Add(data, piece, u.size, s.h.allowed) == checkpoint.Forbidden {
 		s.forbidContent()
 		return
 	}
@@ -298,7 +287,7 @@ func (s *session) forbidContent() {
 	}
 	s.end()
 	s.sendError(&Error{Code: CodeForbiddenType, ID: u.id, Message: fmt.Sprintf(
-		"the content is %s, which this server does not accept; the upload was deleted", u.sniff.Type)})
+		"the content is %s, which this server does not accept; the upload was deleted", u.track.SniffedType())})
 }
 
 func (s *session) onEnd() {
@@ -318,7 +307,7 @@ func (s *session) onEnd() {
 			"%d of %d bytes received; send the remaining %d", u.received, u.size, u.size-u.received)})
 		return
 	}
-	if !u.sniff.decided && u.sniff.feed(nil, u.size, s.h.allowed) != sniffAllowed {
+	if u.track.Decide(u.size, s.h.allowed) != checkpoint.Allowed {
 		s.forbidContent()
 		return
 	}
@@ -328,29 +317,29 @@ func (s *session) onEnd() {
 			return
 		}
 	}
-	snap := u.hash.snapshot()
-	if snap.err != nil {
-		s.fail("hash", snap.err)
+	_, sum, err := u.track.State(u.received)
+	if err != nil {
+		s.fail("hash", err)
 		return
 	}
-	if u.declared != "" && snap.sum != u.declared {
+	if u.declared != "" && sum != u.declared {
 		err := u.w.Abort(s.storeCtx)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			s.log.Warn("upload: abort after checksum mismatch", "id", u.id, "err", err)
 		}
 		s.end()
 		s.sendError(&Error{Code: CodeChecksumMismatch, ID: u.id, Message: fmt.Sprintf(
-			"the received bytes have sha256 %s, not the declared %s; the upload was deleted", snap.sum, u.declared)})
+			"the received bytes have sha256 %s, not the declared %s; the upload was deleted", sum, u.declared)})
 		return
 	}
-	info, err := u.w.Commit(s.storeCtx, snap.sum)
+	info, err := u.w.Commit(s.storeCtx, sum)
 	if err != nil {
 		s.fail("commit", err)
 		return
 	}
 	s.end()
 	s.h.metrics.complete()
-	s.send(CompleteFrame{Type: TypeComplete, ID: u.id, Size: info.Meta.Size, SHA256: snap.sum, URL: FileURL(u.id)})
+	s.send(CompleteFrame{Type: TypeComplete, ID: u.id, Size: info.Meta.Size, SHA256: sum, URL: FileURL(u.id)})
 }
 
 func (s *session) onAbort() {
@@ -402,7 +391,7 @@ func (s *session) logStorage(op, id string, e *Error, err error) {
 // end forgets the active upload once its Writer is committed, aborted or
 // closed.
 func (s *session) end() {
-	s.up.hash.stop()
+	s.up.track.Stop()
 	s.up = nil
 	s.timer.Stop()
 }
@@ -427,14 +416,10 @@ func (s *session) checkpoint(must bool) error {
 		}
 	}
 
-	snap := u.hash.snapshot()
-	if snap.err != nil {
-		return snap.err
+	state, _, err := u.track.State(u.received)
+	if err != nil {
+		return err
 	}
-	if snap.n != u.received {
-		return fmt.Errorf("digest covers %d bytes, %d were written", snap.n, u.received)
-	}
-	state := savedState{n: snap.n, sniffed: u.sniff.decided, prefix: u.sniff.prefix, digest: snap.state}.encode()
 	start := time.Now()
 	off, err := u.w.Checkpoint(s.storeCtx, state)
 	took := time.Since(start)
