@@ -10,8 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
-	"github.com/ferryhq/ferry/web/httperr"
 )
 
 // Paging of GET /api/files.

@@ -29,9 +29,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/download"
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
-	"github.com/ferryhq/ferry/web/httperr"
 )
 
 // benchSetup is one large stored file served two ways.

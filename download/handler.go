@@ -12,8 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
-	"github.com/ferryhq/ferry/web/httperr"
 )
 
 // defaultFollowPoll is how often a ?follow=1 download asks storage for new

@@ -19,9 +19,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/download"
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
-	"github.com/ferryhq/ferry/web/httperr"
 )
 
 // testEnv is a download.Handler behind a real HTTP server on 127.0.0.1.

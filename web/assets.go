@@ -15,7 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/ferryhq/ferry/web/httperr"
+	"github.com/ferryhq/ferry/internal/httperr"
 )
 
 //go:embed static

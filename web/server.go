@@ -20,9 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferryhq/ferry/download"
+	"github.com/ferryhq/ferry/httpupload"
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/upload"
-	"github.com/ferryhq/ferry/web/httperr"
 )
 
 // Config configures a Server. Zero values mean the documented default.
@@ -53,16 +54,28 @@ type Config struct {
 // Server is ferry's HTTP and WebSocket front: routes, middleware, the error
 // map and the embedded uploader page.
 type Server struct {
-	cfg      Config
-	echo     *echo.Echo
-	uploads  *upload.Handler
-	registry *prometheus.Registry
-	logger   *slog.Logger
+	cfg       Config
+	echo      *echo.Echo
+	uploads   *upload.Handler
+	resumable *httpupload.Handler
+	registry  *prometheus.Registry
+	logger    *slog.Logger
 }
 
 // exposedHeaders are the response headers cross-origin scripts may read:
-// what a ranged or resumable download needs.
-var exposedHeaders = []string{"Content-Range", "Accept-Ranges", "Content-Length", "ETag", "Content-Disposition"}
+// what a ranged or resumable download needs, and every tus and IETF
+// resumable-upload header a client reads.
+var exposedHeaders = []string{"Content-Range", "Accept-Ranges", "Content-Length", "ETag", "Content-Disposition",
+	"Location", "Content-Location", "Retry-After", "Upload-Offset", "Upload-Length", "Upload-Defer-Length",
+	"Upload-Metadata", "Upload-Expires", "Upload-Complete", "Upload-Incomplete", "Upload-Limit",
+	"Upload-Draft-Interop-Version", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
+	"Tus-Checksum-Algorithm"}
+
+// allowedRequestHeaders are the request headers cross-origin scripts may send.
+var allowedRequestHeaders = []string{"Authorization", "Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since",
+	"Content-Type", "Content-Disposition", "X-HTTP-Method-Override", "X-Requested-With", "X-Request-ID",
+	"Tus-Resumable", "Upload-Length", "Upload-Defer-Length", "Upload-Metadata", "Upload-Offset", "Upload-Checksum",
+	"Upload-Concat", "Upload-Complete", "Upload-Incomplete", "Upload-Draft-Interop-Version"}
 
 // New builds a Server from cfg. It returns an error when cfg.Backend is nil
 // or a handler cannot be built.
@@ -93,6 +106,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: upload handler: %w", err)
 	}
 	s.uploads = uploads
+	resumable, err := httpupload.New(httpupload.Config{
+		Backend:      cfg.Backend,
+		MaxSize:      cfg.MaxSize,
+		AllowedTypes: cfg.AllowedTypes,
+		Registerer:   s.registry,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)
+	}
+	s.resumable = resumable
 	downloads, err := download.New(download.Config{Backend: cfg.Backend, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("web: download handler: %w", err)
@@ -108,9 +132,10 @@ func New(cfg Config) (*Server, error) {
 	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry))
 	if len(cfg.AllowedOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
-			AllowOrigins:  cfg.AllowedOrigins,
-			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions},
-			AllowHeaders:  []string{"Authorization", "Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since"},
+			AllowOrigins: cfg.AllowedOrigins,
+			AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions,
+				http.MethodPost, http.MethodPatch},
+			AllowHeaders:  allowedRequestHeaders,
 			ExposeHeaders: exposedHeaders,
 		}))
 	}
@@ -129,6 +154,13 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/api/files", downloads.ListFiles, auth)
 	e.GET("/api/files/:id", downloads.FileInfo, auth)
 	e.DELETE("/api/files/:id", downloads.DeleteFile, auth)
+	// Uploads over HTTP (tus, IETF). OPTIONS is discovery and needs no
+	// token, as browsers send no credentials on a CORS preflight.
+	httpUploads := echo.WrapHandler(resumable)
+	for _, path := range []string{"/uploads", "/uploads/", "/uploads/:id"} {
+		e.OPTIONS(path, httpUploads, s.sameOrigin)
+		e.Match([]string{http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete}, path, httpUploads, s.sameOrigin, auth)
+	}
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})), auth)
 	s.echo = e
 	return s, nil
@@ -138,9 +170,15 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Shutdown tells every upload connection the server is going away (close
-// 1001 after their bytes are made durable) and waits for them or ctx.
-// HTTP requests are drained by the caller's http.Server.Shutdown.
-func (s *Server) Shutdown(ctx context.Context) error { return s.uploads.Shutdown(ctx) }
+// 1001 after their bytes are made durable), ends every HTTP upload request
+// that is streaming a body (503 after its bytes are made durable), and
+// waits for them or ctx. Other HTTP requests are drained by the caller's
+// http.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.resumable.Shutdown(ctx) }()
+	return errors.Join(s.uploads.Shutdown(ctx), <-errc)
+}
 
 // SweepExpired deletes expired incomplete uploads every SweepInterval until
 // ctx ends. It returns at once when the backend cannot expire uploads.
@@ -212,6 +250,18 @@ func (s *Server) tokenValid(token string) bool {
 		valid |= subtle.ConstantTimeCompare([]byte(token), []byte(t))
 	}
 	return valid == 1
+}
+
+// sameOrigin refuses a request from a browser origin that is not allowed
+// (403) before it can create or change an upload; CORS alone would only
+// stop the page from reading the answer.
+func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.originAllowed(c.Request()) {
+			return &httperr.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "origin not allowed"}
+		}
+		return next(c)
+	}
 }
 
 // originAllowed is the WebSocket handshake's origin check: no Origin header

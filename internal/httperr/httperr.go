@@ -9,10 +9,12 @@ package httperr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -31,6 +33,12 @@ type Error struct {
 	// that describe a body, for errors whose status requires a header of its
 	// own (a 416 carries Content-Range: bytes */size).
 	Header http.Header
+	// ProblemType, when set, makes the body an RFC 9457 problem
+	// (application/problem+json) of that type, with Problem's members
+	// beside "type", "title" and "error". The IETF resumable-upload draft
+	// defines such types (mismatching-upload-offset…).
+	ProblemType string
+	Problem     map[string]any
 }
 
 func (e *Error) Error() string {
@@ -50,6 +58,10 @@ func (e *Error) Unwrap() error { return e.Err }
 func BadRequest(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: fmt.Sprintf(format, args...)}
 }
+
+// StatusClientClosed is the status recorded (never received) for a request
+// whose client went away first, as nginx's 499.
+const StatusClientClosed = 499
 
 // Errors with a fixed answer.
 var (
@@ -72,13 +84,17 @@ func Classify(err error) (status int, code string) {
 		// An upload that is not complete is not a file yet: the contract says 404.
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, storage.ErrLocked):
-		return http.StatusConflict, "locked"
+		return http.StatusLocked, "locked"
 	case errors.Is(err, storage.ErrNoSpace):
 		return http.StatusInsufficientStorage, "quota_exceeded"
 	case errors.Is(err, storage.ErrInvalid):
 		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, context.Canceled):
+		// The client left before the answer: nobody reads it, and it is
+		// not the server's failure.
+		return StatusClientClosed, "client_closed"
 	case errors.As(err, &he):
 		return he.Code, codeForStatus(he.Code)
 	}
@@ -107,41 +123,72 @@ func codeForStatus(status int) string {
 	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }
 
-// Handler returns an echo.HTTPErrorHandler that answers every error with its
-// status and {"error": code}. Once a response is committed nothing can be
-// said any more, so the error is only logged. Headers describing a body that
-// will not be sent (ETag, Last-Modified, Content-Disposition, ranges) are
-// removed first, as net/http's ServeContent does.
+// Handler returns an echo.HTTPErrorHandler that answers every error as
+// Write does. Once a response is committed nothing can be said any more, so
+// the error is only logged.
 func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	return func(err error, c echo.Context) {
-		status, code := Classify(err)
-		req := c.Request()
-		if status >= 500 || c.Response().Committed {
-			logger.Error("request failed", "method", req.Method, "path", req.URL.Path,
-				"status", status, "committed", c.Response().Committed, "err", err)
-		}
 		if c.Response().Committed {
+			req := c.Request()
+			status, _ := Classify(err)
+			level := slog.LevelError
+			if status < 500 {
+				level = slog.LevelDebug // the client left mid-answer
+			}
+			logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path,
+				"status", status, "committed", true, "err", err)
 			return
 		}
-		h := c.Response().Header()
-		for _, k := range []string{"Etag", "Last-Modified", "Content-Disposition", "Content-Range",
-			"Accept-Ranges", "Content-Encoding", "Content-Length", "Cache-Control", "Content-Type"} {
-			h.Del(k)
+		Write(c.Response(), c.Request(), err, logger)
+	}
+}
+
+// Write answers err with its status and {"error": code} (a problem document
+// for an *Error with a ProblemType), for handlers that are plain
+// http.Handlers. Errors answering 5xx are logged with their text, which is
+// never sent. Headers describing a body that will not be sent (ETag,
+// Last-Modified, Content-Disposition, ranges) are removed first, as
+// net/http's ServeContent does.
+func Write(w http.ResponseWriter, r *http.Request, err error, logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	status, code := Classify(err)
+	if status >= 500 {
+		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	h := w.Header()
+	for _, k := range []string{"Etag", "Last-Modified", "Content-Disposition", "Content-Range",
+		"Accept-Ranges", "Content-Encoding", "Content-Length", "Cache-Control", "Content-Type"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	body := map[string]any{"error": code}
+	contentType := "application/json"
+	var e *Error
+	if errors.As(err, &e) {
+		for k, v := range e.Header {
+			h[http.CanonicalHeaderKey(k)] = v
 		}
-		h.Set("Cache-Control", "no-store")
-		var e *Error
-		if errors.As(err, &e) {
-			for k, v := range e.Header {
-				h[http.CanonicalHeaderKey(k)] = v
+		if e.ProblemType != "" {
+			contentType = "application/problem+json"
+			body["type"], body["title"] = e.ProblemType, e.Message
+			for k, v := range e.Problem {
+				body[k] = v
 			}
 		}
-		if req.Method == http.MethodHead {
-			_ = c.NoContent(status)
-			return
-		}
-		_ = c.JSON(status, map[string]string{"error": code})
 	}
+	h.Set("Content-Type", contentType)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	b, _ := json.Marshal(body)
+	b = append(b, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
-	"github.com/ferryhq/ferry/web/httperr"
 )
 
 func TestClassify(t *testing.T) {
@@ -25,12 +25,13 @@ func TestClassify(t *testing.T) {
 		{"not found", storage.ErrNotFound, 404, "not_found"},
 		{"wrapped not found", fmt.Errorf("open x: %w", storage.ErrNotFound), 404, "not_found"},
 		{"incomplete upload is not a file", storage.ErrIncomplete, 404, "not_found"},
-		{"locked", storage.ErrLocked, 409, "locked"},
+		{"locked", storage.ErrLocked, 423, "locked"},
 		{"disk full", fmt.Errorf("write: %w", storage.ErrNoSpace), 507, "quota_exceeded"},
 		{"invalid argument", storage.ErrInvalid, 400, "bad_request"},
 		{"bad request", httperr.BadRequest("limit %q", "x"), 400, "bad_request"},
 		{"wrapped ferry error", fmt.Errorf("ctx: %w", httperr.ErrUnauthorized), 401, "unauthorized"},
 		{"storage timeout", context.DeadlineExceeded, 503, "unavailable"},
+		{"client went away", fmt.Errorf("stat: %w", context.Canceled), 499, "client_closed"},
 		{"echo route miss", echo.ErrNotFound, 404, "not_found"},
 		{"echo wrong method", echo.ErrMethodNotAllowed, 405, "method_not_allowed"},
 		{"anything else", errors.New("disk exploded at /var/secret"), 500, "internal_error"},
