@@ -54,6 +54,11 @@ func (e envFlags) Duration(p *time.Duration, name string, def time.Duration, tex
 	e.fromEnv(name)
 }
 
+func (e envFlags) Int(p *int, name string, def int, text string) {
+	e.fs.IntVar(p, name, def, e.usage(name, text))
+	e.fromEnv(name)
+}
+
 func (e envFlags) Var(v flag.Value, name, text string) {
 	e.fs.Var(v, name, e.usage(name, text))
 	e.fromEnv(name)

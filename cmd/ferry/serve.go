@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/s3"
@@ -30,13 +31,16 @@ type serveConfig struct {
 	pingPeriod          time.Duration
 	expiry              time.Duration
 	grace               time.Duration
+	maxConns, maxPerIP  int
+	idle                time.Duration
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{maxFrame: 1 << 20}
 	fs := newFlagSet("serve", stderr, `Usage: ferry [serve] [flags]
 
-Serves resumable uploads on /ws/upload, downloads on /files/<id>, the API on
+Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
+the IETF resumable upload draft), downloads on /files/<id>, the API on
 /api/files, the uploader page on /, /healthz and /metrics.
 `)
 	e := envFlags{fs}
@@ -58,6 +62,9 @@ Serves resumable uploads on /ws/upload, downloads on /files/<id>, the API on
 	e.Duration(&c.pingPeriod, "ping-period", 30*time.Second, "WebSocket ping period; silent connections are dropped after two")
 	e.Duration(&c.expiry, "expiry", 24*time.Hour, "incomplete uploads untouched this long are deleted")
 	e.Duration(&c.grace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
+	e.Int(&c.maxConns, "max-conns", 0, "most connections open at once; 0: half the open-file limit")
+	e.Int(&c.maxPerIP, "max-conns-per-ip", 512, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
+	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
 	return fs, c
 }
 
@@ -90,13 +97,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
+	files, err := connlimit.RaiseFileLimit()
+	if err != nil {
+		logger.Warn("could not raise the open-file limit", "limit", files, "err", err)
+	}
+	if c.maxConns == 0 {
+		c.maxConns = connlimit.DefaultTotal(files)
+	}
+	raw, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", c.addr, err)
 	}
+	ln := connlimit.New(raw, c.maxConns, c.maxPerIP)
+	if c.tokens == "" && !loopbackOnly(ln.Addr()) {
+		logger.Warn("no --token is set and the server listens beyond loopback: anyone who reaches it can upload, list and delete files",
+			"addr", ln.Addr().String())
+	}
+	// No ReadTimeout or WriteTimeout: WebSockets, uploads and downloads
+	// stream for as long as they need. Idle keep-alives are closed, and the
+	// listener caps what stays open.
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       c.idle,
 		MaxHeaderBytes:    64 << 10, // a bigger header block answers 431
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -106,7 +129,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
-	logger.Info("ferry serving", "url", "http://"+displayAddr(ln.Addr()), "storage", where, "version", version)
+	logger.Info("ferry serving", "url", "http://"+displayAddr(ln.Addr()), "storage", where, "version", version,
+		"max_conns", c.maxConns, "max_conns_per_ip", c.maxPerIP)
 
 	select {
 	case err := <-served:
@@ -174,6 +198,12 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// loopbackOnly reports whether a listen address reaches only this machine.
+func loopbackOnly(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func splitList(s string) []string {
