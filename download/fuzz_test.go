@@ -1,0 +1,67 @@
+package download
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzPlanRange: whatever the Range header, the plan never panics and every
+// range it returns lies inside the file, asks for no more bytes than the
+// file has, and comes from at most maxRanges specs.
+func FuzzPlanRange(f *testing.F) {
+	for _, seed := range []string{"bytes=0-99", "bytes=-0", "bytes=5-", "BYTES=1-2,3-4", "bytes=,,", "bytes=9223372036854775807-",
+		"bytes=-9223372036854775808", "bytes=0-0,-1", "items=0-1", "bytes= 1 - 2 ", strings.Repeat("bytes=0-1,", 40)} {
+		f.Add(seed, int64(1000))
+	}
+	f.Fuzz(func(t *testing.T, header string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		if size < 0 {
+			size = 0
+		}
+		plan, ranges := planRange([]string{header}, size)
+		if plan != rangePartial {
+			if len(ranges) != 0 {
+				t.Fatalf("plan %d with %d ranges", plan, len(ranges))
+			}
+			return
+		}
+		if len(ranges) == 0 || len(ranges) > maxRanges {
+			t.Fatalf("partial plan with %d ranges", len(ranges))
+		}
+		var total int64
+		for _, r := range ranges {
+			if r.start < 0 || r.length <= 0 || r.start >= size || r.length > size-r.start {
+				t.Fatalf("range %+v outside a file of %d bytes (header %q)", r, size, header)
+			}
+			total += r.length
+		}
+		if total > size {
+			t.Fatalf("ranges ask for %d bytes of a %d-byte file", total, size)
+		}
+	})
+}
+
+// FuzzContentDisposition: whatever the stored name, the header is one line
+// of printable ASCII that a client can parse.
+func FuzzContentDisposition(f *testing.F) {
+	for _, seed := range []string{"a.txt", "évil\".html", "..\\..\\win.ini", ".", "..", "a\r\nX-Injected: 1", "\u202egpj.exe", strings.Repeat("é", 30_000), ""} {
+		f.Add(seed, false)
+	}
+	f.Fuzz(func(t *testing.T, name string, attachment bool) {
+		if !utf8.ValidString(name) {
+			name = strings.ToValidUTF8(name, "?")
+		}
+		v := contentDisposition(attachment, name, "download")
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < 0x20 || c > 0x7e {
+				t.Fatalf("byte %#x in %q", c, v)
+			}
+		}
+		if !strings.HasPrefix(v, "inline") && !strings.HasPrefix(v, "attachment") {
+			t.Fatalf("disposition %q", v)
+		}
+	})
+}

@@ -1,0 +1,45 @@
+package upload
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParseRequest: whatever a client puts in a text frame, parsing never
+// panics, and what it accepts is well-formed: a start has a name and a
+// size >= 0 and a lower-case sha256 if any; a resume has an id.
+func FuzzParseRequest(f *testing.F) {
+	for _, seed := range []string{`{"type":"start","name":"a.bin","size":0}`, `{"type":"resume","id":"x"}`, `{"type":"end"}`,
+		`{"type":"start","name":"a","size":1e3}`, `{"type":"start","name":"","size":-1}`, `{"type":"start","name":"a","size":99999999999999999999}`,
+		`{"type":"start","name":"a","size":1,"sha256":"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"}`, `[]`, `null`, `{"type":null}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := parseRequest(data)
+		if err != nil {
+			return
+		}
+		switch req.Type {
+		case TypeStart:
+			s := req.Start
+			if s.Name == "" || !utf8.ValidString(s.Name) || s.Size < 0 {
+				t.Fatalf("accepted start %+v from %q", s, data)
+			}
+			if s.SHA256 != "" && !isHex64(s.SHA256) {
+				t.Fatalf("accepted sha256 %q", s.SHA256)
+			}
+			for _, c := range s.SHA256 {
+				if c >= 'A' && c <= 'F' {
+					t.Fatalf("sha256 %q is not lower case", s.SHA256)
+				}
+			}
+		case TypeResume:
+			if req.ID == "" {
+				t.Fatalf("accepted resume without id from %q", data)
+			}
+		case TypeEnd, TypeAbort:
+		default:
+			t.Fatalf("accepted type %q", req.Type)
+		}
+	})
+}
