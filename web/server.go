@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,9 +30,34 @@ import (
 type Config struct {
 	// Backend stores uploads and files. Required.
 	Backend storage.Backend
-	// Tokens, when non-empty, are the access tokens every request needs
-	// (Bearer header or ?token=) except /healthz and the uploader page.
+	// Tokens are full-access tokens (Bearer header or ?token=). When any
+	// of Tokens, UploadTokens and ReadTokens is set, every route but
+	// /healthz, OPTIONS /uploads/ and the uploader page needs a token whose
+	// scope covers it (docs/design.md, "Access"); with none set, nothing
+	// needs one.
 	Tokens []string
+	// UploadTokens may only upload: /ws/upload and POST, HEAD, PATCH and
+	// DELETE on /uploads/. They cannot read, list or delete stored files.
+	UploadTokens []string
+	// ReadTokens may only read: GET and HEAD /files/<id>, GET /api/files,
+	// GET /api/files/<id>, POST /api/files/<id>/link and /metrics.
+	ReadTokens []string
+	// LinkSecrets are the HMAC-SHA256 keys of signed links, at least
+	// MinLinkSecret bytes each: the first signs, every one verifies. Empty:
+	// a random key is made by New, so links die with the process (New logs
+	// a warning when tokens are configured).
+	LinkSecrets [][]byte
+	// LinkTTL is how long a minted link lives when the request names no
+	// ttl; 0 means DefaultLinkTTL (7 days).
+	LinkTTL time.Duration
+	// LinkMaxTTL is the longest ttl a mint request may ask for; 0 means
+	// DefaultLinkMaxTTL (30 days).
+	LinkMaxTTL time.Duration
+	// AllowedHosts are the Host names the server answers to besides the
+	// ones always allowed (localhost, *.localhost, IP address literals):
+	// "files.example.com", "*.example.com", or "*" for any. Any other Host
+	// answers 421 {"error":"bad_host"}, against DNS rebinding.
+	AllowedHosts []string
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed to
 	// open WebSockets and make cross-origin requests besides the server's own;
 	// "*" allows any. Empty: the server's own origin only.
@@ -60,6 +85,10 @@ type Server struct {
 	resumable *httpupload.Handler
 	registry  *prometheus.Registry
 	logger    *slog.Logger
+	tokens    *tokenSet
+	links     *LinkSigner
+	hosts     hostPolicy
+	now       func() time.Time
 }
 
 // exposedHeaders are the response headers cross-origin scripts may read:
@@ -89,7 +118,30 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, registry: prometheus.NewRegistry()}
+	if cfg.LinkTTL <= 0 {
+		cfg.LinkTTL = DefaultLinkTTL
+	}
+	if cfg.LinkMaxTTL <= 0 {
+		cfg.LinkMaxTTL = DefaultLinkMaxTTL
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, registry: prometheus.NewRegistry(), now: time.Now,
+		tokens: newTokenSet(cfg.Tokens, cfg.UploadTokens, cfg.ReadTokens), hosts: newHostPolicy(cfg.AllowedHosts)}
+	secrets := cfg.LinkSecrets
+	if len(secrets) == 0 {
+		key := make([]byte, MinLinkSecret)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("web: making a link secret: %w", err)
+		}
+		secrets = [][]byte{key}
+		if s.tokens.enabled() {
+			cfg.Logger.Warn("no link secret is set: signed links die with this process and other instances refuse them (set --link-secret)")
+		}
+	}
+	links, err := NewLinkSigner(secrets)
+	if err != nil {
+		return nil, err
+	}
+	s.links = links
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	uploads, err := upload.NewHandler(upload.Config{
@@ -129,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = httperr.Handler(cfg.Logger)
-	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry))
+	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry), s.hostGuard)
 	if len(cfg.AllowedOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins: cfg.AllowedOrigins,
@@ -139,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 			ExposeHeaders: exposedHeaders,
 		}))
 	}
-	auth := s.requireToken
+	canUpload, canRead, canAdmin := s.require(scopeUpload), s.require(scopeRead), s.require(scopeFull)
 
 	e.GET("/", assets.index)
 	e.HEAD("/", assets.index)
@@ -148,20 +200,29 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/healthz", downloads.Health)
 	e.HEAD("/healthz", downloads.Health)
 
-	e.GET("/ws/upload", echo.WrapHandler(uploads), auth)
-	e.GET("/files/:id", downloads.File, auth)
-	e.HEAD("/files/:id", downloads.File, auth)
-	e.GET("/api/files", downloads.ListFiles, auth)
-	e.GET("/api/files/:id", downloads.FileInfo, auth)
-	e.DELETE("/api/files/:id", downloads.DeleteFile, auth)
+	e.GET("/ws/upload", echo.WrapHandler(uploads), canUpload)
+	e.GET("/files/:id", downloads.File, s.requireFileRead)
+	e.HEAD("/files/:id", downloads.File, s.requireFileRead)
+	e.GET("/api/files", downloads.ListFiles, canRead)
+	e.GET("/api/files/:id", downloads.FileInfo, canRead)
+	e.POST("/api/files/:id/link", s.mintLink, canRead)
+	e.DELETE("/api/files/:id", downloads.DeleteFile, canAdmin)
 	// Uploads over HTTP (tus, IETF). OPTIONS is discovery and needs no
 	// token, as browsers send no credentials on a CORS preflight.
 	httpUploads := echo.WrapHandler(resumable)
-	for _, path := range []string{"/uploads", "/uploads/", "/uploads/:id"} {
-		e.OPTIONS(path, httpUploads, s.sameOrigin)
-		e.Match([]string{http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete}, path, httpUploads, s.sameOrigin, auth)
+	// The protocol's headers go on every answer, refusals by the
+	// middleware below included (tus requires Tus-Resumable on all).
+	stamp := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			httpupload.Stamp(c.Response().Header(), c.Request())
+			return next(c)
+		}
 	}
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})), auth)
+	for _, path := range []string{"/uploads", "/uploads/", "/uploads/:id"} {
+		e.OPTIONS(path, httpUploads, stamp, s.sameOrigin)
+		e.Match([]string{http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete}, path, httpUploads, stamp, s.sameOrigin, canUpload)
+	}
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})), canRead)
 	s.echo = e
 	return s, nil
 }
@@ -212,44 +273,6 @@ func nosniff(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
 		return next(c)
 	}
-}
-
-// requireToken refuses a request without a configured token with 401 before
-// any handler (or WebSocket upgrade) runs.
-func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
-	if len(s.cfg.Tokens) == 0 {
-		return next
-	}
-	return func(c echo.Context) error {
-		if !s.tokenValid(requestToken(c.Request())) {
-			return httperr.ErrUnauthorized
-		}
-		return next(c)
-	}
-}
-
-// requestToken is the token a request carries: the Bearer header, else
-// ?token=. Another scheme in Authorization (a proxy's Basic credentials) is
-// not ferry's and does not hide the query token.
-func requestToken(r *http.Request) string {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if ok && strings.EqualFold(scheme, "Bearer") {
-		return strings.TrimSpace(token)
-	}
-	return r.URL.Query().Get("token")
-}
-
-// tokenValid compares in constant time so response timing does not reveal
-// how much of a token was right.
-func (s *Server) tokenValid(token string) bool {
-	if token == "" {
-		return false
-	}
-	valid := 0
-	for _, t := range s.cfg.Tokens {
-		valid |= subtle.ConstantTimeCompare([]byte(token), []byte(t))
-	}
-	return valid == 1
 }
 
 // sameOrigin refuses a request from a browser origin that is not allowed

@@ -44,6 +44,12 @@ func (e envFlags) String(p *string, name, def, text string) {
 	e.fs.StringVar(p, name, def, e.usage(name, text))
 }
 
+// Secret is String for values --help must not show: its default (from the
+// environment) is not printed.
+func (e envFlags) Secret(p *string, name, text string) {
+	e.Var((*secretString)(p), name, text)
+}
+
 func (e envFlags) Bool(p *bool, name string, def bool, text string) {
 	e.fs.BoolVar(p, name, def, e.usage(name, text))
 	e.fromEnv(name)
@@ -103,5 +109,16 @@ func (b *byteSize) Set(s string) error {
 		return fmt.Errorf("not a size: %q (want e.g. 1048576, 512MiB, 10GB)", s)
 	}
 	*b = byteSize(n * mult)
+	return nil
+}
+
+// secretString is a string flag whose value --help never prints (flag's
+// PrintDefaults shows a default only when String differs from the zero's).
+type secretString string
+
+func (s *secretString) String() string { return "" }
+
+func (s *secretString) Set(v string) error {
+	*s = secretString(v)
 	return nil
 }

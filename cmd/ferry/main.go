@@ -3,6 +3,7 @@
 //
 //	ferry [serve] [flags]     serve uploads and downloads (the default)
 //	ferry upload FILE...      upload files with a progress bar, resuming where they stopped
+//	ferry link ID...          print signed read-only links to files
 //	ferry smoke --server URL  check a live deployment end to end
 //	ferry version             print the version
 package main
@@ -26,6 +27,7 @@ const usage = `ferry moves big files through the web without losing a byte.
 Usage:
   ferry [serve] [flags]        serve uploads and downloads (default; see ferry serve --help)
   ferry upload [flags] FILE... upload files, resuming interrupted uploads (ferry upload --help)
+  ferry link [flags] ID...     print signed, expiring read-only links to files (ferry link --help)
   ferry smoke --server URL     check a live deployment end to end (ferry smoke --help)
   ferry version                print the version
 
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "upload":
 		return runUpload(ctx, args[1:], stdout, stderr)
+	case "link":
+		return runLink(ctx, args[1:], stdout, stderr)
 	case "smoke":
 		return runSmoke(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,11 @@ type serveConfig struct {
 	addr, data, storage string
 	s3                  s3.Config
 	tokens              string
+	uploadTokens        string
+	readTokens          string
+	linkSecret          string
+	linkTTL, linkMaxTTL time.Duration
+	hosts               string
 	origins             string
 	types               string
 	maxSize, maxFrame   byteSize
@@ -54,7 +60,13 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", 15*time.Second, "how long an upload stays locked after the instance writing it dies without a word")
-	e.String(&c.tokens, "token", "", "comma-separated access tokens; empty: no authentication")
+	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
+	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
+	e.Secret(&c.readTokens, "read-token", "comma-separated tokens that may only read (downloads, /api/files, links, /metrics)")
+	e.Secret(&c.linkSecret, "link-secret", "comma-separated keys (32+ bytes) of signed links: the first signs, all verify; empty: a random one, links die with the process")
+	e.Duration(&c.linkTTL, "link-ttl", web.DefaultLinkTTL, "how long a signed link lives when the request names no ttl")
+	e.Duration(&c.linkMaxTTL, "link-max-ttl", web.DefaultLinkMaxTTL, "the longest ttl a signed link may be asked for")
+	e.String(&c.hosts, "allowed-hosts", "", `comma-separated Host names served besides localhost and IP addresses ("*.example.com" for subdomains, "*": any); others answer 421`)
 	e.String(&c.origins, "allowed-origins", "", `comma-separated browser origins allowed besides the server's own ("*": any)`)
 	e.String(&c.types, "allowed-types", "", `comma-separated upload content types, e.g. "image/*,video/mp4"; empty: any`)
 	e.Var(&c.maxSize, "max-size", "largest upload accepted, e.g. 10GiB; 0: no limit")
@@ -79,6 +91,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
+	var secrets [][]byte
+	for _, s := range splitList(c.linkSecret) {
+		if len(s) < web.MinLinkSecret {
+			return fmt.Errorf("serve: --link-secret: a secret of %d bytes is too short, want at least %d (e.g. openssl rand -base64 32)", len(s), web.MinLinkSecret)
+		}
+		secrets = append(secrets, []byte(s))
+	}
+	if c.linkTTL <= 0 || c.linkMaxTTL <= 0 || c.linkTTL > c.linkMaxTTL {
+		return fmt.Errorf("serve: --link-ttl %s and --link-max-ttl %s: want 0 < ttl <= max", c.linkTTL, c.linkMaxTTL)
+	}
+
 	backend, where, err := openBackend(ctx, c)
 	if err != nil {
 		return err
@@ -86,6 +109,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv, err := web.New(web.Config{
 		Backend:        backend,
 		Tokens:         splitList(c.tokens),
+		UploadTokens:   splitList(c.uploadTokens),
+		ReadTokens:     splitList(c.readTokens),
+		LinkSecrets:    secrets,
+		LinkTTL:        c.linkTTL,
+		LinkMaxTTL:     c.linkMaxTTL,
+		AllowedHosts:   splitList(c.hosts),
 		AllowedOrigins: splitList(c.origins),
 		AllowedTypes:   splitList(c.types),
 		MaxSize:        int64(c.maxSize),
@@ -109,8 +138,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: listen on %s: %w", c.addr, err)
 	}
 	ln := connlimit.New(raw, c.maxConns, c.maxPerIP)
-	if c.tokens == "" && !loopbackOnly(ln.Addr()) {
-		logger.Warn("no --token is set and the server listens beyond loopback: anyone who reaches it can upload, list and delete files",
+	if c.tokens == "" && c.uploadTokens == "" && c.readTokens == "" && !loopbackOnly(ln.Addr()) {
+		logger.Warn("no token is set and the server listens beyond loopback: anyone who reaches it can upload, list and delete files",
 			"addr", ln.Addr().String())
 	}
 	// No ReadTimeout or WriteTimeout: WebSockets, uploads and downloads
@@ -130,7 +159,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	logger.Info("ferry serving", "url", "http://"+displayAddr(ln.Addr()), "storage", where, "version", version,
-		"max_conns", c.maxConns, "max_conns_per_ip", c.maxPerIP)
+		"max_conns", c.maxConns, "max_conns_per_ip", c.maxPerIP, "allowed_hosts", hostsForLog(c.hosts))
 
 	select {
 	case err := <-served:
@@ -204,6 +233,17 @@ func displayAddr(a net.Addr) string {
 func loopbackOnly(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
+}
+
+// hostsForLog says which Host names the server answers to.
+func hostsForLog(flag string) string {
+	switch list := splitList(flag); {
+	case len(list) == 0:
+		return "localhost, IP addresses (other names answer 421: set --allowed-hosts)"
+	case slices.Contains(list, "*"):
+		return "any"
+	}
+	return "localhost, IP addresses, " + strings.Join(splitList(flag), ", ")
 }
 
 func splitList(s string) []string {

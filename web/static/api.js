@@ -2,7 +2,9 @@
 //
 // When the server has tokens configured, fetch sends the token as a Bearer
 // header; URLs the browser loads by itself (the WebSocket, <img>, <video>,
-// download links) carry it as ?token=.
+// download links) carry it as ?token=. A link meant for someone else never
+// carries the token: it is a signed, expiring, read-only link the server
+// makes (POST /api/files/<id>/link).
 
 import { loadToken } from './store.js';
 
@@ -38,10 +40,19 @@ export class API {
     return u.pathname + u.search;
   }
 
-  // shareURL is the absolute link "Copy link" puts on the clipboard. It
-  // carries the token when there is one, or the link would not open.
-  shareURL(id) {
-    return this.withToken(`/files/${encodeURIComponent(id)}`).href;
+  // shareURL resolves to the absolute link "Copy link" puts on the
+  // clipboard. With a token, it is a signed link to this one file that
+  // expires (the server's default ttl): the token itself, which may list and
+  // delete everything, is never in it. Without a token the server needs
+  // none, and the plain link opens. It throws an HTTPError when the server
+  // will not make a link (a token that may only upload: 403).
+  async shareURL(id) {
+    const path = `/files/${encodeURIComponent(id)}`;
+    if (!this.token) return new URL(path, location.href).href;
+    const res = await this.request(`/api/files/${encodeURIComponent(id)}/link`, { method: 'POST' });
+    const body = await res.json();
+    if (typeof body.url !== 'string' || !body.url.startsWith(`${path}?`)) throw new HTTPError(res.status, 'bad_link');
+    return new URL(body.url, location.href).href;
   }
 
   async request(path, init = {}) {
@@ -82,13 +93,15 @@ export class API {
   }
 
   // probe tells apart, after a WebSocket handshake failed (browsers hide the
-  // HTTP status), a missing or wrong token from a server that is not there.
+  // HTTP status), a missing or wrong token (401), a token that may not
+  // upload (403) and a server that is not there. It asks for the offset of
+  // an upload that does not exist, which needs the same scope as uploading.
   async probe() {
     try {
-      await this.request('/api/files?limit=1');
+      await this.request('/uploads/00000000-0000-4000-8000-000000000000', { method: 'HEAD' });
       return 'ok';
     } catch (e) {
-      if (e instanceof HTTPError) return e.status === 401 ? 'unauthorized' : 'ok';
+      if (e instanceof HTTPError) return e.status === 401 ? 'unauthorized' : e.status === 403 ? 'forbidden' : 'ok';
       return 'unreachable';
     }
   }

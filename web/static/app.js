@@ -8,8 +8,9 @@
 // - Files up to 64 MiB are hashed in the browser and sent with `start`, so the
 //   server can refuse damaged bytes (checksum_mismatch); bigger files are not,
 //   as hashing them would mean reading them twice.
-// - "Copy link" copies a link that carries the access token when one is set,
-//   so that the link opens; share it accordingly.
+// - "Copy link" copies a link that opens the file without the access token:
+//   when a token is set, a signed, read-only link to that one file that
+//   expires (the server's default, 7 days); without one, the plain link.
 
 import { API, HTTPError } from './api.js';
 import { Queue } from './queue.js';
@@ -434,6 +435,8 @@ async function loadFiles(more) {
     if (e instanceof HTTPError && e.status === 401) {
       status.textContent = 'Enter the access token under Settings to see the files.';
       showTokenNeeded();
+    } else if (e instanceof HTTPError && e.status === 403) {
+      status.textContent = 'This access token may upload but not list the files.';
     } else {
       status.textContent = 'Cannot reach the server to list the files.';
     }
@@ -515,7 +518,24 @@ function fileView(f) {
   const copy = part('[data-action="copy"]');
   copy.setAttribute('aria-label', `Copy the link to ${f.name}`);
   copy.addEventListener('click', async () => {
-    const ok = await copyText(api.shareURL(f.id));
+    let link;
+    try {
+      link = await api.shareURL(f.id);
+    } catch (e) {
+      copy.textContent = 'Copy failed';
+      if (e instanceof HTTPError && e.status === 401) showTokenNeeded();
+      announce(
+        e instanceof HTTPError && e.status === 403
+          ? 'This access token may not make links to files.'
+          : `The server did not make a link to ${f.name}.`,
+        true,
+      );
+      setTimeout(() => {
+        copy.textContent = 'Copy link';
+      }, 2000);
+      return;
+    }
+    const ok = await copyText(link);
     copy.textContent = ok ? 'Copied' : 'Copy failed';
     announce(ok ? `Link to ${f.name} copied.` : 'The browser did not allow copying. Open the file and copy its address instead.', !ok);
     setTimeout(() => {
@@ -679,7 +699,7 @@ function setupSettings() {
     $('settings-toggle').focus();
     announce('Settings saved.');
     for (const u of queue.uploads) {
-      if (u.state === 'error' && u.error && u.error.code === 'unauthorized') u.retry();
+      if (u.state === 'error' && u.error && ['unauthorized', 'forbidden'].includes(u.error.code)) u.retry();
     }
     unfinishedInfo.clear();
     renderUnfinished();

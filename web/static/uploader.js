@@ -415,12 +415,13 @@ export class Upload extends EventTarget {
     }
     // The handshake failed, or the server closed for policy reasons. A
     // browser does not tell why, so ask the API: 401 means the token is
-    // missing or wrong, no answer means the server is unreachable.
+    // missing or wrong, 403 that it may not upload, no answer means the
+    // server is unreachable.
     this.set('connecting'); // still "connecting" while we find out
     const gen = ++this.generation;
     this.opts.probe().then((verdict) => {
       if (this.generation !== gen || this.state !== 'connecting' || this.conn !== null) return;
-      if (verdict === 'unauthorized') this.fail('unauthorized', '');
+      if (verdict === 'unauthorized' || verdict === 'forbidden') this.fail(verdict, '');
       else if (verdict === 'unreachable') this.retryLater('unreachable');
       else if (conn.opened) this.retryLater('dropped');
       else this.retryLater('refused');
@@ -566,6 +567,8 @@ export function message(upload) {
       return 'This upload no longer exists on the server: it expired or was deleted. Retry to send the file again.';
     case 'unauthorized':
       return 'The server needs a valid access token. Enter it under “Access token”; the upload then carries on.';
+    case 'forbidden':
+      return 'This access token may not upload. Enter one that may under “Access token”; the upload then carries on.';
     case 'unreachable':
       return 'Cannot reach the server. Check your connection; the upload carries on when the server answers.';
     case 'dropped':
