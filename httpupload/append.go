@@ -136,14 +136,16 @@ func (h *Handler) acquire(ctx context.Context, id string) (storage.Writer, error
 	return taker.TakeOver(ctx, id)
 }
 
-// head serves HEAD: where the upload stands. It reads the stored state and
-// takes nothing over, so looking never disturbs a request that is writing;
-// the offset it tells is durable.
+// head serves HEAD: where the upload stands. An HTTP request still
+// holding the upload (its client usually gone, the server not knowing yet)
+// is taken over first, as tusd does, so that the offset told is final: the
+// PATCH that follows cannot find it moved. A WebSocket holding the upload
+// is left alone and the stored state read. The offset told is durable.
 func (h *Handler) head(w http.ResponseWriter, r *http.Request, p protocol, id string) error {
 	if !storage.ValidID(id) {
 		return storage.ErrNotFound
 	}
-	info, err := h.backend.Stat(r.Context(), id)
+	info, err := h.settled(r.Context(), id)
 	if err != nil {
 		return storageError("stat", err)
 	}
@@ -162,6 +164,23 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, p protocol, id st
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// settled returns the upload's state once no HTTP request is writing it:
+// a yielding holder is taken over and let go at once.
+func (h *Handler) settled(ctx context.Context, id string) (storage.Info, error) {
+	if _, ok := h.backend.(storage.TakeOverer); ok {
+		sw, err := h.acquire(ctx, id)
+		if err == nil {
+			info := sw.Info()
+			sw.Close()
+			return info, nil
+		}
+		if !errors.Is(err, storage.ErrLocked) && !errors.Is(err, storage.ErrComplete) {
+			return storage.Info{}, err
+		}
+	}
+	return h.backend.Stat(ctx, id)
 }
 
 // terminate serves DELETE (tus termination, IETF cancellation): the upload

@@ -95,12 +95,15 @@ var errShuttingDown = &httperr.Error{Status: http.StatusServiceUnavailable, Code
 var errGone = fail(http.StatusGone, "expired", "the upload expired")
 
 // storageError is the answer to a failure of the store: its sentinels keep
-// httperr's statuses, except that a full store and any other failure say
-// when to retry, since the upload stays resumable.
+// httperr's statuses (storage.ErrTooLarge is 413 "too_large": retrying does
+// not help), except that a full store and any other failure say when to
+// retry, since the upload stays resumable.
 func storageError(op string, err error) error {
 	switch {
+	case errors.Is(err, storage.ErrExpired):
+		return &httperr.Error{Status: http.StatusGone, Code: "expired", Message: op + ": the upload expired", Err: err}
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrLocked),
-		errors.Is(err, storage.ErrInvalid):
+		errors.Is(err, storage.ErrInvalid), errors.Is(err, storage.ErrTooLarge):
 		return fmt.Errorf("%s: %w", op, err)
 	case errors.Is(err, storage.ErrSizeExceeded):
 		return &httperr.Error{Status: http.StatusRequestEntityTooLarge, Code: "size_exceeded", Message: op, Err: err}

@@ -120,6 +120,15 @@ func newUUIDv7() string {
 	return id.String()
 }
 
+// Stamp sets on h the headers that every answer to r carries in r's
+// protocol (Tus-Resumable for tus, the interop version for the IETF draft),
+// for middleware that answers before the Handler does (a missing token, a
+// refused Origin).
+func Stamp(h http.Header, r *http.Request) {
+	p, _ := detect(r)
+	p.stamp(h)
+}
+
 // Location is the URL path of upload id under the default base path.
 func Location(id string) string { return DefaultBasePath + id }
 
@@ -132,15 +141,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("X-HTTP-Method-Override"); o != "" && method == http.MethodPost {
 		method = strings.ToUpper(o)
 	}
+	p, named := detect(r)
+	p.stamp(w.Header())
 	rest, ok := strings.CutPrefix(r.URL.Path, h.base)
 	if !ok && r.URL.Path+"/" == h.base {
 		rest, ok = "", true
 	}
 	if !ok || strings.Contains(rest, "/") {
-		h.answer(w, r, protocol{}, httperr.ErrNotFound)
+		h.answer(w, r, p, httperr.ErrNotFound)
 		return
 	}
-	p, named := detect(r)
 	if p.tus && r.Header.Get("Tus-Resumable") != TusVersion && method != http.MethodOptions {
 		h.answer(w, r, p, errUnsupportedVersion())
 		return

@@ -182,14 +182,19 @@ func (s *testServer) stalledPatch(t *testing.T, loc string, offset int64, first 
 	return ch, func() { pw.CloseWithError(errors.New("client gone")) }
 }
 
-// waitOffset waits until HEAD reports at least n.
+// waitOffset waits until storage reports at least n durable bytes. It
+// reads storage, not HEAD: a HEAD would take the upload over.
 func (s *testServer) waitOffset(t *testing.T, loc string, n int64) int64 {
 	t.Helper()
+	id := strings.TrimPrefix(loc, DefaultBasePath)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		off := s.offset(t, loc)
-		if off >= n || time.Now().After(deadline) {
-			return off
+		info, err := s.backend.Stat(t.Context(), id)
+		if err != nil {
+			t.Fatalf("stat %s: %v", id, err)
+		}
+		if info.Offset >= n || time.Now().After(deadline) {
+			return info.Offset
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -204,7 +209,7 @@ func TestTakeover(t *testing.T) {
 	first, release := s.stalledPatch(t, loc, 0, data[:400_000])
 	defer release()
 	// Nothing is reported while the request is open, but the bytes become
-	// durable as they come.
+	// durable as they come (250 ms after the stream pauses).
 	if off := s.waitOffset(t, loc, 400_000); off != 400_000 {
 		t.Fatalf("durable offset while streaming: %d, want 400000", off)
 	}
@@ -223,6 +228,28 @@ func TestTakeover(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the taken-over request never ended")
+	}
+	if _, got := s.stored(t, loc); !bytes.Equal(got, data) {
+		t.Fatal("stored bytes differ")
+	}
+}
+
+// TestHeadSettlesAnOpenRequest: HEAD of an upload an open PATCH holds
+// takes it over, so the offset it tells is final and the next PATCH at that
+// offset is accepted.
+func TestHeadSettlesAnOpenRequest(t *testing.T) {
+	s := newServer(t, nil)
+	data := randomData(t, 500_000)
+	loc := s.createTus(t, int64(len(data)), "")
+	first, release := s.stalledPatch(t, loc, 0, data[:300_000])
+	defer release()
+	s.waitOffset(t, loc, 1)
+	off := s.offset(t, loc)
+	if r := <-first; r != nil && r.StatusCode != http.StatusLocked {
+		t.Errorf("the open request answered %d, want 423", r.StatusCode)
+	}
+	if r := s.patchTus(t, loc, off, data[off:], nil); r.StatusCode != 204 {
+		t.Fatalf("PATCH at the offset HEAD told (%d): %d", off, r.StatusCode)
 	}
 	if _, got := s.stored(t, loc); !bytes.Equal(got, data) {
 		t.Fatal("stored bytes differ")
