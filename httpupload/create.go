@@ -101,6 +101,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p protocol) err
 	if h.maxSize > 0 && c.size > h.maxSize {
 		return errTooLarge(h.maxSize)
 	}
+	if err := checkName(c.meta.name); err != nil {
+		return badRequest("%v", err)
+	}
 	if c.meta.mime != "" {
 		if _, ok := checkpoint.MediaType(c.meta.mime); !ok {
 			return badRequest("the file type %q is not a media type", c.meta.mime)

@@ -53,11 +53,27 @@ func TestSanitizeName(t *testing.T) {
 		"a.txt":                  "a.txt",
 		"  \x00\x1f ":            "fallback",
 		"x\r\ny":                 "xy",
-		strings.Repeat("é", 200): strings.Repeat("é", 127),
+		strings.Repeat("é", 200): strings.Repeat("é", 200),
 	} {
 		if got := sanitizeName(in, "fallback"); got != want {
 			t.Errorf("sanitizeName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLongNameRefused: a name over storage.MaxNameBytes is a 400 before
+// anything is stored.
+func TestLongNameRefused(t *testing.T) {
+	s := newServer(t, nil)
+	long := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("n", 1025)))
+	resp, _ := s.do(t, "POST", "/uploads/", tusHdr(hdr{"Upload-Length": "1", "Upload-Metadata": "filename " + long}), nil)
+	if resp.StatusCode != 400 {
+		t.Fatalf("1,025-byte name: %d, want 400", resp.StatusCode)
+	}
+	ok := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("n", 1024)))
+	resp, _ = s.do(t, "POST", "/uploads/", tusHdr(hdr{"Upload-Length": "1", "Upload-Metadata": "filename " + ok}), nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("1,024-byte name: %d, want 201", resp.StatusCode)
 	}
 }
 

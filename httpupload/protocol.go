@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
@@ -241,7 +242,8 @@ func ietfMetadata(r *http.Request) (metadata, error) {
 }
 
 // sanitizeName makes a client's file name fit to store: no control
-// characters, not empty (then fallback), at most 255 bytes of whole runes.
+// characters, and not empty (then fallback). Names over
+// storage.MaxNameBytes are refused before this (checkName).
 func sanitizeName(name, fallback string) string {
 	name = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
@@ -253,11 +255,15 @@ func sanitizeName(name, fallback string) string {
 	if name == "" {
 		return fallback
 	}
-	for len(name) > 255 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
 	return name
+}
+
+// checkName refuses a declared name too long to travel in headers.
+func checkName(name string) error {
+	if len(name) > storage.MaxNameBytes {
+		return fmt.Errorf("the file name is %d bytes, over the limit of %d", len(name), storage.MaxNameBytes)
+	}
+	return nil
 }
 
 // isHex64 reports whether s is 64 lower-case hex digits (a sha256).

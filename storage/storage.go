@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"time"
@@ -16,6 +17,11 @@ var (
 	// ErrNotFound: no upload or file with that id (unknown, deleted, aborted,
 	// expired, or an id that is not a canonical UUID).
 	ErrNotFound = errors.New("storage: not found")
+	// ErrExpired: an incomplete upload untouched past the backend's expiry
+	// period, not deleted yet. It wraps ErrNotFound, so errors.Is(err,
+	// ErrNotFound) holds too: callers that do not tell expiry apart answer
+	// "not found", and once the upload is deleted that is all there is.
+	ErrExpired = fmt.Errorf("storage: upload expired: %w", ErrNotFound)
 	// ErrLocked: another live writer holds the upload.
 	ErrLocked = errors.New("storage: upload is locked by another writer")
 	// ErrExists: Create was called with an id that is already in use.
@@ -28,8 +34,13 @@ var (
 	// ErrSizeExceeded: a Write that would take the upload past its declared size.
 	// Nothing of that Write is stored.
 	ErrSizeExceeded = errors.New("storage: write past the declared size")
-	// ErrNoSpace: the store is full (ENOSPC, EDQUOT, or a configured quota).
+	// ErrNoSpace: the store is full (ENOSPC, EDQUOT, or a configured quota
+	// or reserve). Unlike ErrTooLarge, the same upload may fit later.
 	ErrNoSpace = errors.New("storage: no space left")
+	// ErrTooLarge: the store cannot hold an upload this large, however much
+	// room it has (S3's 5 TiB object limit, a declared size beyond the
+	// whole local file system).
+	ErrTooLarge = errors.New("storage: the store cannot hold an upload this large")
 	// ErrClosed: the Writer was already committed, aborted or closed.
 	ErrClosed = errors.New("storage: writer is closed")
 	// ErrInvalid: an argument the backend cannot accept (empty name,
@@ -43,6 +54,11 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[
 // the only ids the contract allows. Backends call it before touching any
 // path or key, so nothing outside the store is ever reachable through an id.
 func ValidID(id string) bool { return uuidPattern.MatchString(id) }
+
+// MaxNameBytes is the longest file name an upload protocol accepts, in
+// bytes: the name travels in headers (Content-Disposition, tus
+// Upload-Metadata), which clients cap.
+const MaxNameBytes = 1024
 
 // SizeUnknown is Meta.Size for an upload whose length is declared later, with
 // Writer.SetSize (tus creation-defer-length; an IETF upload created without
@@ -94,7 +110,10 @@ type ListPage struct {
 // concurrent use. Every method returns ErrNotFound for an id that fails ValidID.
 type Backend interface {
 	// Create makes a new, empty upload with the given id and returns a Writer
-	// that holds its lock. ErrExists if the id is taken, ErrInvalid for bad meta.
+	// that holds its lock. ErrExists if the id is taken, ErrInvalid for bad
+	// meta, ErrTooLarge for a declared size the store can never hold,
+	// ErrNoSpace for one it has no room for now. A Create that fails leaves
+	// nothing behind: Stat answers ErrNotFound.
 	Create(ctx context.Context, id string, meta Meta) (Writer, error)
 	// Resume locks an incomplete upload and returns a Writer positioned at its
 	// durable offset, with the state saved at its last Checkpoint.
@@ -124,7 +143,10 @@ type Writer interface {
 	// Write appends p at the current position (Written). The bytes are not
 	// durable until Checkpoint. A Write that would pass the declared size
 	// fails with ErrSizeExceeded and stores nothing. ErrNotFound if the upload
-	// was deleted meanwhile, ErrNoSpace when the store is full.
+	// was deleted meanwhile, ErrNoSpace when the store is full. Any error but
+	// ErrSizeExceeded may leave the Writer failed: later calls but Close and
+	// Abort fail, and the bytes after Offset are dropped (a full store gives
+	// them back at once); the caller closes it and resumes from Offset.
 	Write(p []byte) (int, error)
 	// Written is the position after the last successful Write (>= Offset).
 	Written() int64
@@ -136,8 +158,11 @@ type Writer interface {
 	// with. Commit needs no Checkpoint after SetSize when every byte is
 	// already durable: it records the size with the file. Setting the
 	// size the upload already has is a no-op. ErrInvalid if size is
-	// negative, below Written, differs from a size already known, or is
-	// more than the backend can hold; ErrClosed.
+	// negative, below Written or differs from a size already known;
+	// ErrTooLarge if it is more than the backend can ever hold for this
+	// upload, ErrNoSpace if the store has no room for the rest of it now;
+	// after any of these the size stays unknown and the Writer usable.
+	// ErrClosed.
 	SetSize(size int64) error
 	// Checkpoint makes every byte written so far durable and stores state
 	// (opaque to the backend; the upload layer keeps its hash state there)

@@ -45,6 +45,10 @@ type inbound struct {
 	data        []byte  // the piece's bytes (may be empty)
 	piece       *[]byte // the pooled buffer data lies in
 	first, last bool    // the piece starts / ends its message
+	// refused says that the message being received went over max_frame:
+	// gorilla has closed with 1009 and no more of it will come. It is the
+	// last thing the read pump hands over.
+	refused bool
 }
 
 // outbound is one frame for the write pump: a text frame, or a close frame
@@ -76,6 +80,12 @@ type session struct {
 	cancel      context.CancelCauseFunc
 	storeCtx    context.Context
 	storeCancel context.CancelFunc
+	// grace is the timer that ends storeCtx storageGrace after ctx ended;
+	// run stops it when the session is over (stored is then true), so that
+	// no timer outlives its session.
+	graceMu sync.Mutex
+	grace   *time.Timer
+	stored  bool
 
 	in     chan inbound
 	out    chan outbound
@@ -91,6 +101,8 @@ type session struct {
 	closing    bool
 	// lastExtend is when the read deadline was last pushed (read goroutine only).
 	lastExtend time.Time
+	// rate bounds the messages the peer may send (read goroutine only).
+	rate *messageBucket
 
 	// Session loop only.
 	up           *upload
@@ -117,10 +129,32 @@ func newSession(h *Handler, conn *websocket.Conn, r *http.Request) *session {
 		loopDone:    make(chan struct{}),
 		writeDone:   make(chan struct{}),
 		timer:       time.NewTimer(time.Hour),
+		rate:        newMessageBucket(h.messageRate, h.messageBurst, time.Now()),
 	}
 	s.timer.Stop()
-	context.AfterFunc(ctx, func() { time.AfterFunc(storageGrace, storeCancel) })
+	context.AfterFunc(ctx, s.startGrace)
 	return s
+}
+
+// startGrace runs when the session's context ends: storage calls get
+// storageGrace more, unless the session is already over.
+func (s *session) startGrace() {
+	s.graceMu.Lock()
+	defer s.graceMu.Unlock()
+	if !s.stored {
+		s.grace = time.AfterFunc(storageGrace, s.storeCancel)
+	}
+}
+
+// endStorage ends the session's storage context and stops the grace timer.
+func (s *session) endStorage() {
+	s.graceMu.Lock()
+	s.stored = true
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	s.graceMu.Unlock()
+	s.storeCancel()
 }
 
 // run serves the connection until it ends and its upload has been
@@ -128,7 +162,7 @@ func newSession(h *Handler, conn *websocket.Conn, r *http.Request) *session {
 func (s *session) run() {
 	s.h.metrics.sessionStarted()
 	defer s.h.metrics.sessionEnded()
-	defer s.storeCancel()
+	defer s.endStorage()
 
 	s.conn.SetReadLimit(s.h.maxFrame)
 	s.extendReadDeadline()
@@ -150,6 +184,12 @@ func (s *session) run() {
 func (s *session) readPump() {
 	defer close(s.readDone)
 	err := s.readMessages()
+	if errors.Is(err, websocket.ErrReadLimit) {
+		// Before the cancel, so that the loop, which stores what it has
+		// when the session ends, learns first that the message in progress
+		// must not be kept.
+		s.deliver(inbound{binary: true, refused: true})
+	}
 	// Cancel before closing in: the loop then always finds a cause.
 	s.cancel(fmt.Errorf("%w: read: %w", errConnEnded, err))
 	close(s.in)
@@ -163,6 +203,7 @@ func (s *session) readPump() {
 }
 
 func (s *session) readMessages() error {
+	refusing := false // the peer sent too many messages: read only for the close
 	for {
 		// The session may have kept us from reading for a while (handing
 		// over a message waits for it): that was not the peer's silence.
@@ -172,6 +213,23 @@ func (s *session) readMessages() error {
 			return err
 		}
 		s.extendReadDeadline()
+		if !refusing && !s.rate.take(time.Now()) {
+			// Tiny messages cost the server far more per byte than large
+			// ones. End the session: the loop checkpoints what arrived
+			// before and closes with 1008; this message and any later one
+			// are dropped unread while the close handshake runs.
+			refusing = true
+			s.log.Info("upload: closing a connection over the message rate",
+				"rate", s.rate.rate, "burst", s.rate.burst)
+			s.cancel(&policyError{reason: fmt.Sprintf(
+				"too many messages: over %d a second; send fewer, larger binary messages", int(s.rate.rate))})
+		}
+		if refusing {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			continue
+		}
 		var m inbound
 		switch typ {
 		case websocket.TextMessage:
@@ -300,13 +358,27 @@ var errConnEnded = errors.New("connection ended")
 
 // broken ends a connection we can no longer write to; closing the socket
 // also wakes the read pump. If a close frame is already out (gorilla's 1009)
-// the socket is left to the read pump's linger, so the peer still gets it.
+// the session and the socket are left to the read pump, whose linger lets
+// the peer still get it.
 func (s *session) broken(err error) {
-	s.cancel(fmt.Errorf("%w: write: %w", errConnEnded, err))
-	if !errors.Is(err, websocket.ErrCloseSent) {
-		s.conn.NetConn().Close()
+	if errors.Is(err, websocket.ErrCloseSent) {
+		// gorilla's read side sent that close (1009, a protocol error, the
+		// answer to the peer's close) and its read is returning the reason
+		// right now: the read pump ends the session with that cause, after
+		// telling the loop what became of the message in progress (1009).
+		// Ending it from here could race ahead of that.
+		return
 	}
+	s.cancel(fmt.Errorf("%w: write: %w", errConnEnded, err))
+	s.conn.NetConn().Close()
 }
+
+// policyError is the cause of a session that the server ends because the
+// peer broke one of its limits: the session closes with 1008 (policy
+// violation) and reason as the close frame's text (at most 123 bytes).
+type policyError struct{ reason string }
+
+func (e *policyError) Error() string { return e.reason }
 
 // send queues a frame for the client. It gives up only when the write pump
 // has stopped (the connection is gone), so frames are never reordered.

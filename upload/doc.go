@@ -34,10 +34,20 @@
 // would cost max_frame per connection. No message can carry more than
 // max_frame, so while the upload has at least max_frame bytes to go, its
 // pieces are written as they arrive. Only nearer the end is a message held
-// back until it is whole and then stored or rejected. A connection that dies
-// in the middle of a streamed message keeps the pieces that arrived: they
-// are the file's next bytes all the same, and the client resumes from the
-// offset it is given.
+// back until it is whole and then stored or rejected.
+//
+// A streamed message can still turn out to be over max_frame when it is
+// sent in fragments: its size is known only at its end. Nothing of a
+// message refused for that (1009) may be kept, so checkpoints are made only
+// between messages, never over part of one. When gorilla refuses the
+// message, the read pump tells the session loop before the session ends,
+// and the loop closes the Writer without a checkpoint, which drops every
+// byte written since the last one (storage.Writer.Close): the upload stays
+// at its durable offset, and a resume reports that offset. Whole messages
+// that were not durable yet are dropped with it; the client resends them.
+// A connection that dies in the middle of a streamed message for any other
+// reason keeps the pieces that arrived: they are the file's next bytes all
+// the same, and the client resumes from the offset it is given.
 //
 // # Durability and progress
 //
@@ -56,7 +66,8 @@
 // least gap in both cases. At most maxParallelCheckpoints sessions of a
 // Handler checkpoint for progress at once; the others try again later, so
 // that many uploads share the store's sync capacity instead of queueing on
-// it (checkpoints before a commit or at a disconnect always happen).
+// it (checkpoints before a commit or at a disconnect always happen). One
+// that falls due while a message is half stored waits for its end.
 //
 // Progress goes out when the upload moved and 20 ms have passed since the
 // previous progress frame on the connection. A timer in the session loop
@@ -64,11 +75,15 @@
 // and are reported without waiting for the client.
 //
 // When a connection ends for any reason (close, reset, liveness timeout,
-// shutdown, over-long message), the session stores what was already read,
-// checkpoints it and closes the Writer, which releases the upload's lock.
-// Storage calls run under a context that outlives the session's by a short
-// grace period for exactly this. Errors are mapped to protocol codes in one
-// place (protocolError).
+// shutdown, message rate), the session stores what was already read,
+// checkpoints it and closes the Writer, which releases the upload's lock;
+// a message over max_frame is the exception above. Storage calls run under
+// a context that outlives the session's by a short grace period for exactly
+// this; its timer is stopped when the session is over. A failed Write
+// always ends the upload (the Writer is closed, the upload stays resumable
+// from its durable offset), whatever the error, so that no later piece can
+// land at a wrong offset. Errors are mapped to protocol codes in one place
+// (protocolError).
 //
 // # Choices where the contract is silent
 //
@@ -79,6 +94,21 @@
 //   - A text frame over 64 KiB is a bad_request (its bytes are dropped). A
 //     malformed start or resume while an upload is active is
 //     already_started.
+//   - A name over 1,024 bytes (MaxNameBytes), or with no visible character
+//     (only white space, control or invisible format characters), is a
+//     bad_request. Any other name ("..", "a\b" included) is stored as
+//     given: no store uses it as a path, and the download side makes it
+//     safe for the header it goes into (Content-Disposition).
+//   - A connection may send 2,000 messages a second on average, with
+//     bursts of 2,000 (Config.MessageRate, MessageBurst): a message costs
+//     the same however small it is, and one-byte messages cost hundreds of
+//     times more CPU per byte than 64 KiB ones. Over that, the connection is
+//     closed with 1008 and a reason that says so; what arrived before is
+//     checkpointed and resumable, the message that broke the limit and any
+//     later one are dropped unread.
+//   - A failed Write that the store reports as size_exceeded or bad_request
+//     (a Write the session had checked) is reported as storage_error, since
+//     it ends the upload and those codes say it is still active.
 //   - Content sniffing (http.DetectContentType) decides on the first 512
 //     bytes of the file, or all of it if it is shorter, however the bytes
 //     were split into messages and connections (the bytes seen so far are

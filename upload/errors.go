@@ -31,6 +31,8 @@ func protocolError(err error, id string) *Error {
 		e.Code, e.Message = CodeSizeExceeded, "the frame would pass the declared size; nothing of it was stored"
 	case errors.Is(err, storage.ErrIncomplete):
 		e.Code, e.Message = CodeIncomplete, "not every declared byte has been received"
+	case errors.Is(err, storage.ErrTooLarge):
+		e.Code, e.Message = CodeTooLarge, "the storage cannot hold an upload this large"
 	case errors.Is(err, storage.ErrInvalid):
 		e.Code, e.Message = CodeBadRequest, "the storage refused the upload's description"
 	default:

@@ -25,6 +25,11 @@ const (
 	// DefaultPingPeriod is how often the server pings when
 	// Config.PingPeriod is 0.
 	DefaultPingPeriod = 30 * time.Second
+	// DefaultMessageRate is how many messages a second a connection may
+	// send on average when Config.MessageRate is 0. Clients send binary
+	// messages of up to max_frame (1 MiB by default): 2,000 a second is
+	// 2 GB/s at that size, but only 2 KB/s of one-byte messages.
+	DefaultMessageRate = 2000
 )
 
 // Config configures a Handler. Zero values mean the documented default.
@@ -38,6 +43,17 @@ type Config struct {
 	Registerer   prometheus.Registerer    // nil = no metrics
 	Logger       *slog.Logger             // nil = slog.Default()
 	NewID        func() string            // nil = uuid v7 (google/uuid)
+
+	// MessageRate is how many messages (text or binary) a second a
+	// connection may send on average; one that sends more is closed with
+	// 1008 (policy violation), and what it sent before stays resumable.
+	// 0 = DefaultMessageRate; negative = no limit. With a small MaxFrame
+	// clients send more, smaller messages: raise it to match.
+	MessageRate int
+	// MessageBurst is how many messages a connection may send at once,
+	// after a pause, before MessageRate applies (a token bucket's size).
+	// 0 = one second's worth of MessageRate (2,000 by default).
+	MessageBurst int
 }
 
 // maxParallelCheckpoints is how many sessions of a Handler may checkpoint
@@ -63,6 +79,9 @@ type Handler struct {
 	newID      func() string
 	metrics    *metrics
 	upgrader   websocket.Upgrader
+	// messageRate and messageBurst bound each connection's messages
+	// (messageRate 0: no limit).
+	messageRate, messageBurst int
 	// minCheckpoint is the least time between two checkpoints made only to
 	// report progress: checkpointEvery, or the backend's hint if longer.
 	minCheckpoint time.Duration
@@ -80,15 +99,24 @@ type Handler struct {
 }
 
 // NewHandler checks cfg, fills in its defaults and registers the metrics.
-// It returns an error if Backend is nil, a size, frame limit or period is
-// negative, an allowed type is not "type/subtype", "type/*" or "*/*", or
-// the metrics cannot be registered.
+// It returns an error if Backend is nil, a size, frame limit, period or
+// burst is negative, an allowed type is not "type/subtype", "type/*" or
+// "*/*", or the metrics cannot be registered.
 func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Backend == nil {
 		return nil, errors.New("upload: Config.Backend is required")
 	}
-	if cfg.MaxSize < 0 || cfg.MaxFrame < 0 || cfg.PingPeriod < 0 {
-		return nil, errors.New("upload: Config.MaxSize, MaxFrame and PingPeriod must not be negative")
+	if cfg.MaxSize < 0 || cfg.MaxFrame < 0 || cfg.PingPeriod < 0 || cfg.MessageBurst < 0 {
+		return nil, errors.New("upload: Config.MaxSize, MaxFrame, PingPeriod and MessageBurst must not be negative")
+	}
+	switch {
+	case cfg.MessageRate == 0:
+		cfg.MessageRate = DefaultMessageRate
+	case cfg.MessageRate < 0:
+		cfg.MessageRate = 0 // no limit
+	}
+	if cfg.MessageBurst == 0 {
+		cfg.MessageBurst = cfg.MessageRate
 	}
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = DefaultMaxFrame
@@ -119,6 +147,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		maxFrame:        cfg.MaxFrame,
 		allowed:         allowed,
 		pingPeriod:      cfg.PingPeriod,
+		messageRate:     cfg.MessageRate,
+		messageBurst:    cfg.MessageBurst,
 		log:             cfg.Logger,
 		newID:           cfg.NewID,
 		metrics:         m,

@@ -73,6 +73,8 @@ func TestHandlerErrorCodes(t *testing.T) {
 		{name: "bad_request/no name", run: bad(`{"type":"start","size":1}`), want: CodeBadRequest},
 		{name: "bad_request/empty name", run: bad(`{"type":"start","name":"","size":1}`), want: CodeBadRequest},
 		{name: "bad_request/name not string", run: bad(`{"type":"start","name":5,"size":1}`), want: CodeBadRequest},
+		{name: "bad_request/name too long", run: bad(`{"type":"start","name":"` + strings.Repeat("n", 60_000) + `","size":1}`), want: CodeBadRequest},
+		{name: "bad_request/name blank", run: bad(`{"type":"start","name":" \t\u202e ","size":1}`), want: CodeBadRequest},
 		{name: "bad_request/no size", run: bad(`{"type":"start","name":"a"}`), want: CodeBadRequest},
 		{name: "bad_request/size 1.5", run: bad(`{"type":"start","name":"a","size":1.5}`), want: CodeBadRequest},
 		{name: "bad_request/size string", run: bad(`{"type":"start","name":"a","size":"5"}`), want: CodeBadRequest},
@@ -272,6 +274,25 @@ func TestHandlerErrorCodes(t *testing.T) {
 			name: "storage_error/write",
 			config: func(c *Config) {
 				faulty(c, storagetest.Faulty{FailWriteAfter: 4, WriteErr: errors.New("/secret/path: disk on fire")})
+			},
+			run:  writePastFour,
+			want: CodeStorageError, after: endedKept,
+		},
+		{
+			// A store that refuses a Write the session had checked: the
+			// upload must end (its Writer's position is no longer known),
+			// so the client is not told size_exceeded, which keeps it active.
+			name: "storage_error/write refused as size_exceeded",
+			config: func(c *Config) {
+				faulty(c, storagetest.Faulty{FailWriteAfter: 4, WriteErr: storage.ErrSizeExceeded})
+			},
+			run:  writePastFour,
+			want: CodeStorageError, after: endedKept,
+		},
+		{
+			name: "storage_error/write refused as invalid",
+			config: func(c *Config) {
+				faulty(c, storagetest.Faulty{FailWriteAfter: 4, WriteErr: storage.ErrInvalid})
 			},
 			run:  writePastFour,
 			want: CodeStorageError, after: endedKept,
@@ -478,6 +499,7 @@ func TestNewHandlerRejectsBadConfig(t *testing.T) {
 		{"negative size", Config{Backend: b, MaxSize: -1}},
 		{"negative frame", Config{Backend: b, MaxFrame: -1}},
 		{"negative ping", Config{Backend: b, PingPeriod: -1}},
+		{"negative burst", Config{Backend: b, MessageBurst: -1}},
 		{"bad type", Config{Backend: b, AllowedTypes: []string{"image"}}},
 		{"star type", Config{Backend: b, AllowedTypes: []string{"*/png"}}},
 	}

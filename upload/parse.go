@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
+	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
@@ -18,10 +20,16 @@ type request struct {
 	ID    string     // TypeResume
 }
 
+// MaxNameBytes is the longest file name a start may declare, in bytes of
+// UTF-8. The name travels on with the file (into Content-Disposition, the
+// file list, logs), where a long one costs far more than its bytes here.
+const MaxNameBytes = storage.MaxNameBytes
+
 // parseRequest decodes one client text frame strictly. It returns an *Error
 // with CodeBadRequest for anything malformed (not a JSON object, a missing or
 // wrong-typed field, a size that is not a JSON integer >= 0, a sha256 that is
-// not 64 hex digits, an empty name, an unparsable mime), CodeTooLarge for a
+// not 64 hex digits, a name that is empty, blank or over MaxNameBytes, an
+// unparsable mime), CodeTooLarge for a
 // size that is a JSON integer too large to represent, and CodeUnknownType for
 // a "type" that is a string but not one a client may send. When the type is
 // known, the returned request carries it even with an error.
@@ -71,6 +79,12 @@ func parseStart(fields map[string]json.RawMessage) (StartFrame, error) {
 	}
 	if !ok || name == "" {
 		return f, badRequest(`field "name" must be a non-empty string`)
+	}
+	if len(name) > MaxNameBytes {
+		return f, badRequest(fmt.Sprintf(`field "name" is %d bytes long; the limit is %d bytes`, len(name), MaxNameBytes))
+	}
+	if blank(name) {
+		return f, badRequest(`field "name" has no visible character`)
 	}
 	f.Name = name
 
@@ -160,6 +174,18 @@ func stringField(fields map[string]json.RawMessage, name string) (v string, ok b
 		return "", true, badRequest(fmt.Sprintf("field %q must be a string", name))
 	}
 	return v, true, nil
+}
+
+// blank reports whether name has nothing to show once white space, control
+// characters and invisible format characters (bidirectional controls,
+// zero-width spaces) are left out: such a name would be empty wherever it is
+// displayed or saved. Any other name is stored as given; whoever shows or
+// serves it makes it safe for its medium (download turns it into a plain
+// file name for Content-Disposition).
+func blank(name string) bool {
+	return strings.IndexFunc(name, func(r rune) bool {
+		return !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)
+	}) < 0
 }
 
 func isHex64(s string) bool {

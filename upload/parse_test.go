@@ -7,6 +7,7 @@ import (
 
 func TestParseRequest(t *testing.T) {
 	upper := strings.Repeat("AB", 32)
+	long := strings.Repeat("a", MaxNameBytes) // the longest name accepted
 	tests := []struct {
 		in   string
 		want request
@@ -26,6 +27,15 @@ func TestParseRequest(t *testing.T) {
 		{in: `{"type":"start","name":"a","size":1,"sha256":null}`, code: CodeBadRequest},
 		{in: `{"type":"start","name":"a","size":1,"sha256":""}`, code: CodeBadRequest},
 		{in: `{"type":"start","name":null,"size":1}`, code: CodeBadRequest},
+		{in: `{"type":"start","name":"` + long + `","size":1}`, want: request{Type: TypeStart, Start: StartFrame{Type: TypeStart, Name: long, Size: 1}}},
+		{in: `{"type":"start","name":"` + long + `b","size":1}`, code: CodeBadRequest},
+		{in: `{"type":"start","name":"` + strings.Repeat("é", 513) + `","size":1}`, code: CodeBadRequest}, // 1,026 bytes
+		{in: `{"type":"start","name":"   ","size":1}`, code: CodeBadRequest},
+		{in: `{"type":"start","name":"\t\n\u0000","size":1}`, code: CodeBadRequest},
+		{in: `{"type":"start","name":"\u202e\u200b\ufeff","size":1}`, code: CodeBadRequest},
+		{in: `{"type":"start","name":" a ","size":1}`, want: request{Type: TypeStart, Start: StartFrame{Type: TypeStart, Name: " a ", Size: 1}}},
+		{in: `{"type":"start","name":"..","size":1}`, want: request{Type: TypeStart, Start: StartFrame{Type: TypeStart, Name: "..", Size: 1}}},
+		{in: `{"type":"start","name":"a\\b","size":1}`, want: request{Type: TypeStart, Start: StartFrame{Type: TypeStart, Name: `a\b`, Size: 1}}},
 		{in: `{"type":"resume","id":"anything"}`, want: request{Type: TypeResume, ID: "anything"}},
 		{in: `{"type":"resume","id":null}`, code: CodeBadRequest},
 		{in: `{"type":"end","whatever":1}`, want: request{Type: TypeEnd}},
@@ -37,7 +47,7 @@ func TestParseRequest(t *testing.T) {
 		{in: `true`, code: CodeBadRequest},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
+		t.Run(clip(tt.in), func(t *testing.T) {
 			got, err := parseRequest([]byte(tt.in))
 			if c := CodeOf(err); c != tt.code {
 				t.Fatalf("code %q (%v), want %q", c, err, tt.code)

@@ -50,18 +50,6 @@ type upload struct {
 	repReceived, repOffset int64
 }
 
-// message is the state of the binary message being received. Its pieces
-// are stored as they arrive when the message cannot pass the declared size
-// (the rest of the upload is at least max_frame, the most a message can
-// carry); nearer the end they are held back in tail until the message is
-// whole, so that one that would pass the size is rejected whole.
-type message struct {
-	up     *upload // the upload active when the message began; nil: none
-	stream bool    // pieces go to storage as they come
-	tail   []byte  // held-back bytes when not streaming
-	over   bool    // the held-back message passes the declared size
-}
-
 // handle runs one client message through the state machine.
 func (s *session) handle(m inbound) {
 	if m.binary {
@@ -208,77 +196,6 @@ func (s *session) abandon(w storage.Writer, err error) {
 	s.storageError("restore", w.ID(), err)
 }
 
-// onPiece takes one piece of a binary message.
-func (s *session) onPiece(m inbound) {
-	if m.first {
-		s.msg = message{up: s.up}
-		if u := s.up; u != nil {
-			s.msg.stream = u.size-u.received >= s.h.maxFrame
-		}
-	}
-	msg := &s.msg
-	// The upload may have ended while the message was arriving (a failed
-	// checkpoint, say): its remaining pieces are dropped.
-	current := msg.up != nil && msg.up == s.up
-	switch {
-	case !current:
-		s.pieces.put(m.piece)
-	case msg.stream:
-		s.store(m.data, m.piece)
-	default:
-		if !msg.over && int64(len(msg.tail)+len(m.data)) > msg.up.size-msg.up.received {
-			msg.over, msg.tail = true, nil
-		}
-		if !msg.over {
-			msg.tail = append(msg.tail, m.data...)
-		}
-		s.pieces.put(m.piece)
-	}
-	if !m.last {
-		return
-	}
-	switch {
-	case msg.up == nil:
-		s.sendError(&Error{Code: CodeNotStarted, Message: "no upload is active: send start or resume first"})
-	case !current || msg.stream:
-	case msg.over:
-		u := msg.up
-		s.sendError(&Error{Code: CodeSizeExceeded, ID: u.id, Message: fmt.Sprintf(
-			"the message would take the upload past its declared size of %d bytes; nothing of it was stored, the upload stays at %d", u.size, u.received)})
-	case len(msg.tail) > 0:
-		s.store(msg.tail, nil)
-	}
-	s.msg = message{}
-}
-
-// store writes data, the next bytes of the active upload, to storage and
-// hands it to the hasher; piece (if not nil) is the pooled buffer data lies
-// in, which store takes over. Bytes are known to fit the declared size.
-func (s *session) store(data []byte, piece *[]byte) {
-	u := s.up
-	if len(data) == 0 {
-		if piece != nil {
-			s.pieces.put(piece)
-		}
-		return
-	}
-	if _, err := u.w.Write(data); err != nil {
-		if piece != nil {
-			s.pieces.put(piece)
-		}
-		s.fail("write", err)
-		return
-	}
-	u.received += int64(len(data))
-	u.lastFrame = time.Now()
-	s.h.metrics.bytes(len(data))
-	if u.track.Add(data, piece, u.size, s.h.allowed) == checkpoint.Forbidden {
-		s.forbidContent()
-		return
-	}
-	s.pace()
-}
-
 // forbidContent deletes an upload whose sniffed content type is not allowed.
 func (s *session) forbidContent() {
 	u := s.up
@@ -375,6 +292,26 @@ func (s *session) fail(op string, err error) {
 	s.sendError(e)
 }
 
+// failWrite ends the active upload after a failed Write, whatever the
+// error: the Writer may have stored part of the bytes, so its position is no
+// longer known to match received, and another piece written through it
+// could land at the wrong offset. Closing it drops whatever followed the
+// last Checkpoint, so the upload stays resumable from its durable offset.
+// An error whose code would tell the client that the upload is still active
+// (size_exceeded, bad_request: a Write the session believed valid) is
+// reported as storage_error.
+func (s *session) failWrite(err error) {
+	u := s.up
+	e := protocolError(err, u.id)
+	if !endsUpload(e.Code) {
+		e = &Error{Code: CodeStorageError, ID: u.id, Message: "the server could not store the upload; it can be resumed later"}
+	}
+	u.w.Close()
+	s.end()
+	s.log.Warn("upload: storage failed", "op", "write", "id", u.id, "code", e.Code, "err", err)
+	s.sendError(e)
+}
+
 // storageError reports a failure while no upload is active.
 func (s *session) storageError(op, id string, err error) {
 	e := protocolError(err, id)
@@ -443,9 +380,10 @@ var errCheckpointBusy = errors.New("all checkpoint slots are busy")
 // checkpointDue returns when the pending bytes of u should be checkpointed:
 // u.wait after the last checkpoint while frames keep coming, or as soon as
 // the stream has paused for checkpointEvery, but never sooner than the
-// backend's interval. It returns the zero time if nothing is pending.
+// backend's interval. It returns the zero time if nothing is pending, or if
+// a message is half stored (the end of the message paces again).
 func (s *session) checkpointDue(u *upload) time.Time {
-	if u.received == u.durable {
+	if u.received == u.durable || s.midMessage() {
 		return time.Time{}
 	}
 	streaming := u.lastCheckpoint.Add(u.wait)
@@ -522,11 +460,13 @@ func (s *session) progress(now time.Time) {
 // checkpointed (with storage's grace period) and released, so that it can be
 // resumed at once, here or on another instance. If the server ended the
 // session while the connection is up, the client is told the final offset
-// and that the server is going away (1001).
+// and why: the server is going away (1001), or the client broke a limit
+// (1008, see policyError).
 func (s *session) finish() {
 	// The connection is still up when the server ended the session
-	// (Shutdown, or the request context going away): say goodbye.
-	live := !errors.Is(context.Cause(s.ctx), errConnEnded)
+	// (Shutdown, the request context going away, a limit): say goodbye.
+	cause := context.Cause(s.ctx)
+	live := !errors.Is(cause, errConnEnded)
 	if u := s.up; u != nil {
 		if u.received > u.durable {
 			if err := s.checkpoint(true); err != nil {
@@ -541,7 +481,13 @@ func (s *session) finish() {
 		u.w.Close()
 		s.end()
 	}
-	if live {
-		s.sendClose(websocket.CloseGoingAway, string(CodeShuttingDown))
+	if !live {
+		return
 	}
+	var pe *policyError
+	if errors.As(cause, &pe) {
+		s.sendClose(websocket.ClosePolicyViolation, pe.reason)
+		return
+	}
+	s.sendClose(websocket.CloseGoingAway, string(CodeShuttingDown))
 }

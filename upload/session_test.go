@@ -20,7 +20,8 @@ import (
 // TestHandlerSeveralUploadsOneConnection runs uploads of different shapes
 // one after another on one connection, as a browser queue does.
 func TestHandlerSeveralUploadsOneConnection(t *testing.T) {
-	ts := newTestServer(t, Config{MaxFrame: 256 << 10})
+	// No message rate limit: 5,000 one-byte frames go as fast as they can.
+	ts := newTestServer(t, Config{MaxFrame: 256 << 10, MessageRate: -1})
 	p := dial(t, ts.url)
 	tests := []struct {
 		name    string

@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/upload"
 )
@@ -60,6 +62,7 @@ type gateListener struct {
 	once    sync.Once
 	release chan struct{}
 	cutOnce sync.Once
+	stalled atomic.Bool // the gated connection has read its limit
 }
 
 func (l *gateListener) cut() { l.cutOnce.Do(func() { close(l.release) }) }
@@ -85,6 +88,7 @@ type gateConn struct {
 
 func (c *gateConn) Read(p []byte) (int, error) {
 	if c.read >= c.l.limit {
+		c.l.stalled.Store(true)
 		<-c.l.release
 		return 0, net.ErrClosed
 	}
@@ -203,14 +207,15 @@ func TestUploadCommandInterruptedThenResumed(t *testing.T) {
 	var stdout1, stderr1 bytes.Buffer
 	go func() { done <- runUpload(ctx, args, &stdout1, &stderr1) }()
 
-	// Interrupt once the server holds durable bytes of the stalled upload.
+	// Interrupt once the upload is under way and stalled. The server makes
+	// bytes durable only between messages, and the stall is in the middle
+	// of one: what it received becomes durable when the connection drops.
 	id := waitFor(t, done, func() (string, bool) {
 		st := stateFiles(t, stateDir)
 		if len(st) != 1 {
 			return "", false
 		}
-		info, err := backend.Stat(context.Background(), st[0].ID)
-		return st[0].ID, err == nil && info.Offset > 0
+		return st[0].ID, gl.stalled.Load()
 	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -223,11 +228,20 @@ func TestUploadCommandInterruptedThenResumed(t *testing.T) {
 	if len(st) != 1 || st[0].ID != id || st[0].Size != size {
 		t.Fatalf("resume state after the interrupt: %+v, want one for %s", st, id)
 	}
-	info, err := backend.Stat(context.Background(), id)
-	if err != nil || info.Offset == 0 || info.Complete {
-		t.Fatalf("server state after the interrupt: %+v, %v; want a partial upload", info, err)
-	}
 	gl.cut() // the server notices the first connection is gone
+	var info storage.Info
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		info, err = backend.Stat(context.Background(), id)
+		if err == nil && info.Offset > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if info.Offset == 0 || info.Complete {
+		t.Fatalf("server state after the interrupt: %+v; want a partial upload", info)
+	}
 
 	var stdout2, stderr2 bytes.Buffer
 	if err := runUpload(context.Background(), args, &stdout2, &stderr2); err != nil {
