@@ -87,6 +87,8 @@ func Classify(err error) (status int, code string) {
 		return http.StatusLocked, "locked"
 	case errors.Is(err, storage.ErrNoSpace):
 		return http.StatusInsufficientStorage, "quota_exceeded"
+	case errors.Is(err, storage.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, storage.ErrInvalid):
 		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -28,6 +28,7 @@ func TestClassify(t *testing.T) {
 		{"locked", storage.ErrLocked, 423, "locked"},
 		{"disk full", fmt.Errorf("write: %w", storage.ErrNoSpace), 507, "quota_exceeded"},
 		{"invalid argument", storage.ErrInvalid, 400, "bad_request"},
+		{"too large for the store", fmt.Errorf("create: %w", storage.ErrTooLarge), 413, "too_large"},
 		{"bad request", httperr.BadRequest("limit %q", "x"), 400, "bad_request"},
 		{"wrapped ferry error", fmt.Errorf("ctx: %w", httperr.ErrUnauthorized), 401, "unauthorized"},
 		{"storage timeout", context.DeadlineExceeded, 503, "unavailable"},

@@ -2,14 +2,14 @@
 //
 // # Layout
 //
-// Every upload, complete or not, is three files named by its id directly
+// Every upload, complete or not, is two files named by its id directly
 // under the data directory:
 //
-//	<id>.data  the bytes, appended in place and never moved
+//	<id>.data  the bytes, appended in place and never moved; also the
+//	           flock(2) target that makes one Writer the only one
 //	<id>.json  the record: declared metadata, created/modified times, the
 //	           durable offset with the caller's checkpoint state, and, once
 //	           complete, the digest
-//	<id>.lock  the flock(2) target that makes one Writer the only one
 //
 // Ids reach the file system only after storage.ValidID accepted them, so a
 // name can never leave the directory. Temporary files start with ".tmp-" and
@@ -30,12 +30,31 @@
 // by then every byte is already durable and the data file is never written
 // again, so no reader sees a half-written file.
 //
+// Create makes the data file first and the record last, and a Create that
+// fails at any step removes what it made, the record too if its rename went
+// through before the failure: until the record exists the upload does not,
+// and no record is ever left without its data file.
+//
 // # Locking and deletion
 //
-// A Writer holds an exclusive flock on <id>.lock. flock belongs to the open
-// file, so it excludes other processes sharing the directory and other
-// Writers in this process alike, and the kernel drops it when the process
-// dies: a crashed server never leaves an upload locked.
+// A Writer holds an exclusive flock on its open data file, the one
+// descriptor it needs: each upload being written costs the server its
+// client's socket and one file. flock belongs to the open file, so it
+// excludes other processes sharing the directory and other Writers in this
+// process alike (a reader's own open of the file neither takes nor drops
+// it), and the kernel drops it when the process dies: a crashed server never
+// leaves an upload locked. Whoever takes the lock checks afterwards that the
+// path still names the file it locked: Delete, Abort, DeleteExpired and a
+// failed Create unlink data files, and a lock on an unlinked file guards
+// nothing, so the taker opens the path again (and finds the upload gone).
+//
+// Versions before this one locked a separate <id>.lock file. A directory
+// they wrote keeps working: Create, Resume and DeleteExpired answer as if
+// locked while an older process holds an upload's lock file, and remove it
+// when no one does; DeleteExpired sweeps stale ones. An older process does
+// not see the data file's lock, though, so all processes sharing one
+// directory must run this version: stop the old ones before starting new
+// ones.
 //
 // Delete does not take the lock (it must work while someone writes). It
 // marks a Writer of this process at once, so its next Write fails, and it
@@ -63,4 +82,27 @@
 // Write issues pwrite(2)s of at most 32 KiB, which stay fast on VMs where
 // large writes are slow, and allocates nothing. A Write stores all of its
 // bytes or none.
+//
+// # Free space
+//
+// Uploads leave Config.Reserve bytes free on the data directory's file
+// system (by default 1% of its size, at most 1 GiB), so that one upload
+// cannot fill the disk for everyone. Create and SetSize compare the bytes
+// still to come with the free space less the reserve, by statfs(2):
+// storage.ErrNoSpace if they do not fit now, storage.ErrTooLarge if the
+// size is more than the whole file system less the reserve. Declared sizes
+// are not set aside: uploads compete for the space as they write. Write
+// checks every Write against the free space without a statfs each time: it
+// runs fstatfs(2) on its data file at most every 250 ms and counts the bytes
+// written in between. A Write that would go below the reserve runs a fresh
+// one before it fails with storage.ErrNoSpace, so space freed meanwhile
+// counts; one the file system refuses (ENOSPC, EDQUOT) fails so too. Bytes
+// written by other processes between two statfs calls are not seen; the
+// reserve absorbs them.
+//
+// A Write that fails with storage.ErrNoSpace fails its Writer and cuts the
+// data file back to the durable offset at once, and Close does the same for
+// bytes that no Checkpoint covers: the tail an interrupted upload would
+// otherwise leave until a Resume that may never come goes back to the file
+// system, and the next upload fits.
 package local

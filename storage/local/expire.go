@@ -16,7 +16,8 @@ import (
 // and returns how many it removed. Uploads that a live Writer holds, in this
 // process or another, are skipped: their lock says someone is writing. It
 // also sweeps crash leftovers older than the expiry period (temporary files,
-// data or lock files with no metadata); those are not counted. It stops with
+// data files with no metadata, lock files of older versions that no process
+// holds); those are not counted. It stops with
 // the context's error if ctx ends.
 func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	entries, err := os.ReadDir(b.dir)
@@ -55,14 +56,21 @@ func (b *Backend) expire(id string, now time.Time) (bool, error) {
 	if rec, err := readRecord(b.metaPath(id), id); err != nil || !b.expired(rec, now) {
 		return false, nil // gone meanwhile, unreadable (left for a person), or alive
 	}
-	lk, err := lockFile(b.lockPath(id))
-	if errors.Is(err, storage.ErrLocked) {
+	data, _, err := lockData(b.dataPath(id), false)
+	switch {
+	case errors.Is(err, storage.ErrLocked):
 		return false, nil
-	}
-	if err != nil {
+	case errors.Is(err, storage.ErrNotFound):
+		// A record without its data file (a Delete cut short): no Writer
+		// can hold it, and Create makes the data file before the record.
+	case err != nil:
 		return false, fmt.Errorf("%s: %w", id, err)
+	default:
+		defer unlockData(data, false)
+		if err := releaseLegacyLock(b.lockPath(id)); err != nil {
+			return false, nil // an older process is writing it
+		}
 	}
-	defer unlock(lk, true)
 	// Re-read under the lock: a Writer may have checkpointed since.
 	if rec, err := readRecord(b.metaPath(id), id); err != nil || !b.expired(rec, now) {
 		return false, nil
@@ -78,52 +86,58 @@ func (b *Backend) expired(rec record, now time.Time) bool {
 }
 
 // sweep removes name if it is a crash leftover older than the expiry period:
-// a temporary file, or a data or lock file whose upload has no record. A
-// leftover that belongs to an id is removed only under that id's lock, so
-// nothing a live Writer is using is touched.
+// a temporary file, a data file whose upload has no record, or a lock file
+// of an older version that no process holds. A leftover that belongs to an
+// id is removed only under that id's lock (its data file's), so nothing a
+// live Writer is using is touched.
 func (b *Backend) sweep(name string, now time.Time) error {
 	id, isData := idOf(name, dataExt)
-	idLock, isLock := idOf(name, lockExt)
+	_, isLock := idOf(name, lockExt)
 	rest, isTmp := strings.CutPrefix(name, tmpPrefix)
 	switch {
-	case isLock:
-		id = idLock
 	case isTmp:
 		// Temporary records are named .tmp-<id>-<random>.
 		if len(rest) > 36 && storage.ValidID(rest[:36]) {
 			id = rest[:36]
 		}
-	case !isData:
+	case !isData && !isLock:
 		return nil // not ours: leave it alone
 	}
 	fi, err := os.Lstat(b.path(name))
 	if err != nil || !fi.Mode().IsRegular() || !fi.ModTime().Add(b.expiry).Before(now) {
 		return nil
 	}
+	if isLock {
+		// The data file is the lock now; an old lock file matters only
+		// while a process of an older version holds it.
+		if err := releaseLegacyLock(b.path(name)); err != nil && !errors.Is(err, storage.ErrLocked) {
+			return err
+		}
+		return nil
+	}
 	if id == "" {
 		return removeLeftover(b.path(name))
 	}
-	if !isTmp {
-		// Cheap check before locking: most data and lock files belong to
-		// an upload and stay.
+	if isData {
+		// Cheap check before locking: most data files belong to an upload
+		// and stay.
 		if _, err := os.Stat(b.metaPath(id)); !errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 	}
-	lk, err := lockFile(b.lockPath(id))
-	if err != nil {
+	data, _, err := lockData(b.dataPath(id), false)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// No data file: nobody is creating or writing this upload.
+		return removeLeftover(b.path(name))
+	case err != nil:
 		return nil // held: someone is creating or writing it
 	}
-	rec, err := readRecord(b.metaPath(id), id)
-	noRecord := errors.Is(err, storage.ErrNotFound)
-	// Only an incomplete upload needs a lock file; drop the one lockFile may
-	// just have created for a complete file or for no upload at all.
-	defer unlock(lk, noRecord || (err == nil && rec.Complete))
-	switch {
-	case isLock:
-		return nil // unlock removed it if it was a leftover
-	case isData && !noRecord:
-		return nil
+	defer unlockData(data, false)
+	if isData {
+		if _, err := readRecord(b.metaPath(id), id); !errors.Is(err, storage.ErrNotFound) {
+			return nil // its Create published the record after all
+		}
 	}
 	return removeLeftover(b.path(name))
 }

@@ -26,6 +26,16 @@ type Config struct {
 	// Expiry is how long an incomplete upload lives after its last durable
 	// write before DeleteExpired removes it. Zero means DefaultExpiry.
 	Expiry time.Duration
+	// Reserve is the free space, in bytes, that uploads leave on the data
+	// directory's file system, so that one upload cannot fill the disk for
+	// everyone. Create and SetSize refuse a size whose remaining bytes do
+	// not fit in the free space less Reserve (storage.ErrNoSpace; a size
+	// past the whole file system less Reserve is storage.ErrTooLarge), and
+	// a Write that would take the free space below Reserve fails with
+	// storage.ErrNoSpace. Zero means the default: 1% of the file system's
+	// size, at most DefaultReserveMax (1 GiB). NoReserve (or any negative
+	// value) keeps nothing back.
+	Reserve int64
 	// Now is the clock for Created, Modified and expiry; nil means time.Now.
 	// Tests set it to move time without sleeping.
 	Now func() time.Time
@@ -39,6 +49,11 @@ type Backend struct {
 	dir    string
 	expiry time.Duration
 	now    func() time.Time
+	space  space
+
+	// hook, when set (by tests), is called at the named steps of Create and
+	// writeRecord; an error it returns is that step's failure.
+	hook func(step string) error
 
 	// mu guards live, the Writers this process holds, so that Delete can make
 	// their next Write fail without waiting for a Checkpoint to notice.
@@ -74,7 +89,13 @@ func New(cfg Config) (*Backend, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("local: create data directory: %w", err)
 	}
-	return &Backend{dir: dir, expiry: cfg.Expiry, now: cfg.Now, live: make(map[string]*writer)}, nil
+	return &Backend{
+		dir:    dir,
+		expiry: cfg.Expiry,
+		now:    cfg.Now,
+		space:  space{dir: dir, reserve: cfg.Reserve, statfs: statfs},
+		live:   make(map[string]*writer),
+	}, nil
 }
 
 // Dir is the data directory the Backend stores under.
@@ -89,6 +110,8 @@ func (b *Backend) lockPath(id string) string { return filepath.Join(b.dir, id+lo
 const (
 	dataExt = ".data"
 	metaExt = ".json"
+	// lockExt names the lock files of older versions (the data file is the
+	// lock now); they are released and removed as uploads are taken.
 	lockExt = ".lock"
 	// tmpPrefix starts every temporary file; the leading dot keeps them out of
 	// any id-shaped name, so a crash leftover is never mistaken for an upload.
@@ -96,6 +119,14 @@ const (
 )
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// step runs the test hook, if any, at a named step.
+func (b *Backend) step(name string) error {
+	if b.hook == nil {
+		return nil
+	}
+	return b.hook(name)
+}
 
 // notFound is the error for an id that fails storage.ValidID. The id is not
 // echoed: it may hold anything a client sent.
@@ -106,9 +137,12 @@ func notFound(op string) error {
 // Create makes a new, empty upload and returns a Writer holding its lock.
 // It returns an error wrapping storage.ErrExists if the id is in use (stored
 // or held by another Writer), storage.ErrInvalid for an empty name, a
-// negative size other than storage.SizeUnknown or a malformed expected digest, and for an id that fails
-// storage.ValidID an error wrapping both storage.ErrNotFound and
-// storage.ErrInvalid.
+// negative size other than storage.SizeUnknown or a malformed expected
+// digest, storage.ErrTooLarge for a size past the file system less the
+// reserve, storage.ErrNoSpace for one past the free space less the reserve,
+// and for an id that fails storage.ValidID an error wrapping both
+// storage.ErrNotFound and storage.ErrInvalid. A Create that fails leaves no
+// file behind.
 func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
 	if !storage.ValidID(id) {
 		return nil, fmt.Errorf("local: create: invalid id: %w (%w)", storage.ErrNotFound, storage.ErrInvalid)
@@ -125,30 +159,47 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
-
-	lk, err := lockFile(b.lockPath(id))
+	if meta.Size > 0 {
+		if err := b.space.fits(nil, meta.Size, 0); err != nil {
+			return nil, fmt.Errorf("local: create %s: %w", id, err)
+		}
+	}
+	if err := b.step("create: data file"); err != nil {
+		return nil, fmt.Errorf("local: create %s: %w", id, err)
+	}
+	data, created, err := lockData(b.dataPath(id), true)
 	if errors.Is(err, storage.ErrLocked) {
 		return nil, fmt.Errorf("local: create %s: held by another writer: %w", id, storage.ErrExists)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
-	if rec, err := readRecord(b.metaPath(id), id); err == nil {
-		// A complete file needs no lock file; an incomplete upload keeps its
-		// own for its resumers.
-		unlock(lk, rec.Complete)
-		return nil, fmt.Errorf("local: create %s: %w", id, storage.ErrExists)
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		unlock(lk, false)
+	// From here on a failure removes the data file if this call made it:
+	// a refused Create leaves nothing behind.
+	fail := func(err error) (storage.Writer, error) {
+		unlockData(data, created)
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
-
-	// O_TRUNC: a data file without metadata is a leftover of a Create that
-	// crashed before publishing its record; we hold the lock, so it is ours.
-	data, err := os.OpenFile(b.dataPath(id), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		unlock(lk, true)
-		return nil, fmt.Errorf("local: create %s: data file: %w", id, mapErr(err))
+	if _, err := readRecord(b.metaPath(id), id); err == nil {
+		return fail(storage.ErrExists)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fail(err)
+	}
+	if err := releaseLegacyLock(b.lockPath(id)); err != nil {
+		if errors.Is(err, storage.ErrLocked) {
+			err = fmt.Errorf("%w (%w)", storage.ErrExists, err)
+		}
+		return fail(err)
+	}
+	// With no record, the upload does not exist: a data file already there
+	// is a leftover of a Create that crashed before publishing its record,
+	// and we hold its lock, so it is ours to empty and to remove.
+	created = true
+	if err := b.step("create: truncate"); err != nil {
+		return fail(err)
+	}
+	if err := data.Truncate(0); err != nil {
+		return fail(fmt.Errorf("data file: %w", mapErr(err)))
 	}
 	now := b.now()
 	rec := record{
@@ -159,13 +210,17 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	}
 	// The record is written last: until it exists the upload does not exist,
 	// and writeRecord's directory fsync also makes the data file's name durable.
-	if err := writeRecord(b.dir, id, rec); err != nil {
-		data.Close()
-		os.Remove(b.dataPath(id))
-		unlock(lk, true)
-		return nil, fmt.Errorf("local: create %s: %w", id, err)
+	if err := b.writeRecord(id, rec); err != nil {
+		// The rename may have happened before the failure (a directory
+		// fsync that failed): a record without its data file would show
+		// an upload that cannot be resumed. We hold the lock, so any
+		// record of this id is the one we wrote.
+		if rerr := os.Remove(b.metaPath(id)); rerr == nil {
+			syncDir(b.dir)
+		}
+		return fail(err)
 	}
-	return b.register(id, rec, data, lk, 0), nil
+	return b.register(id, rec, data, 0), nil
 }
 
 // Resume locks an incomplete upload and returns a Writer at its durable
@@ -180,8 +235,8 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local: resume %s: %w", id, err)
 	}
-	// Checked before locking so that a complete or unknown id leaves no lock
-	// file behind and never reports "locked".
+	// Checked before locking so that a complete or unknown id never
+	// reports "locked".
 	rec, err := readRecord(b.metaPath(id), id)
 	if err != nil {
 		return nil, fmt.Errorf("local: resume: %w", err)
@@ -192,48 +247,43 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 	if b.expired(rec, b.now()) {
 		// Past its expiry the upload is gone, whether or not the sweep has
 		// deleted its bytes yet.
-		return nil, fmt.Errorf("local: resume %s: expired: %w", id, storage.ErrNotFound)
+		return nil, fmt.Errorf("local: resume %s: %w", id, storage.ErrExpired)
 	}
-	lk, err := lockFile(b.lockPath(id))
+	data, _, err := lockData(b.dataPath(id), false)
 	if err != nil {
 		return nil, fmt.Errorf("local: resume %s: %w", id, err)
+	}
+	fail := func(err error) (storage.Writer, error) {
+		unlockData(data, false)
+		return nil, fmt.Errorf("local: resume %s: %w", id, err)
+	}
+	if err := releaseLegacyLock(b.lockPath(id)); err != nil {
+		return fail(err)
 	}
 	// The upload may have been completed or deleted between the first read
 	// and the lock; only the record read under the lock counts.
 	rec, err = readRecord(b.metaPath(id), id)
 	if err != nil {
-		unlock(lk, errors.Is(err, storage.ErrNotFound))
+		unlockData(data, false)
 		return nil, fmt.Errorf("local: resume: %w", err)
 	}
 	if rec.Complete {
-		unlock(lk, true)
-		return nil, fmt.Errorf("local: resume %s: %w", id, storage.ErrComplete)
-	}
-	data, err := os.OpenFile(b.dataPath(id), os.O_RDWR, 0)
-	if err != nil {
-		unlock(lk, false)
-		return nil, fmt.Errorf("local: resume %s: data file: %w", id, mapErr(err))
+		return fail(storage.ErrComplete)
 	}
 	fi, err := data.Stat()
 	if err != nil {
-		data.Close()
-		unlock(lk, false)
-		return nil, fmt.Errorf("local: resume %s: %w", id, err)
+		return fail(err)
 	}
 	if fi.Size() < rec.Offset {
-		data.Close()
-		unlock(lk, false)
-		return nil, fmt.Errorf("local: resume %s: data file has %d bytes, its checkpoint says %d", id, fi.Size(), rec.Offset)
+		return fail(fmt.Errorf("data file has %d bytes, its checkpoint says %d", fi.Size(), rec.Offset))
 	}
 	if fi.Size() > rec.Offset {
 		// Bytes past the checkpoint have no matching state: drop them.
 		if err := data.Truncate(rec.Offset); err != nil {
-			data.Close()
-			unlock(lk, false)
-			return nil, fmt.Errorf("local: resume %s: cut back to checkpoint: %w", id, mapErr(err))
+			return fail(fmt.Errorf("cut back to checkpoint: %w", mapErr(err)))
 		}
 	}
-	return b.register(id, rec, data, lk, rec.Offset), nil
+	return b.register(id, rec, data, rec.Offset), nil
 }
 
 // Stat returns the metadata of an upload or a completed file. It returns an
@@ -251,7 +301,7 @@ func (b *Backend) Stat(ctx context.Context, id string) (storage.Info, error) {
 		return storage.Info{}, fmt.Errorf("local: stat: %w", err)
 	}
 	if b.expired(rec, b.now()) {
-		return storage.Info{}, fmt.Errorf("local: stat %s: expired: %w", id, storage.ErrNotFound)
+		return storage.Info{}, fmt.Errorf("local: stat %s: %w", id, storage.ErrExpired)
 	}
 	return b.info(rec), nil
 }
@@ -338,7 +388,8 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 // remove deletes an upload's files. The data file goes first: a Writer that
 // renames a record after this started sees its data file unlinked and
 // removes that record itself (see writer.publish), so a racing Checkpoint in
-// another process cannot bring the upload back.
+// another process cannot bring the upload back. A lock file of an older
+// version goes too.
 func (b *Backend) remove(id string) error {
 	var errs []error
 	for _, p := range []string{b.dataPath(id), b.metaPath(id), b.lockPath(id)} {
@@ -388,8 +439,8 @@ func (b *Backend) info(rec record) storage.Info {
 }
 
 // register records a new live Writer so that Delete can reach it.
-func (b *Backend) register(id string, rec record, data, lk *os.File, pos int64) *writer {
-	w := &writer{b: b, rec: rec, data: data, lock: lk, pos: pos, size: rec.Meta.Size, done: make(chan struct{})}
+func (b *Backend) register(id string, rec record, data *os.File, pos int64) *writer {
+	w := &writer{b: b, rec: rec, data: data, pos: pos, size: rec.Meta.Size, done: make(chan struct{})}
 	b.mu.Lock()
 	b.live[id] = w
 	b.mu.Unlock()

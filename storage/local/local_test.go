@@ -409,8 +409,8 @@ func TestFilesOnDisk(t *testing.T) {
 		end  func(t *testing.T, w storage.Writer)
 		want []string // file name suffixes left for the upload
 	}{
-		{"open", func(t *testing.T, w storage.Writer) {}, []string{".data", ".json", ".lock"}},
-		{"closed", func(t *testing.T, w storage.Writer) { w.Close() }, []string{".data", ".json", ".lock"}},
+		{"open", func(t *testing.T, w storage.Writer) {}, []string{".data", ".json"}},
+		{"closed", func(t *testing.T, w storage.Writer) { w.Close() }, []string{".data", ".json"}},
 		{"committed", func(t *testing.T, w storage.Writer) {
 			if _, err := w.Commit(t.Context(), strings.Repeat("a", 64)); err != nil {
 				t.Fatal(err)
@@ -440,18 +440,41 @@ func TestFilesOnDisk(t *testing.T) {
 	}
 }
 
-func TestResumeCutsBytesPastCheckpoint(t *testing.T) {
+// TestCloseCutsBytesPastCheckpoint: Close gives the bytes that no
+// Checkpoint covers back at once, rather than leaving them on disk until a
+// Resume that may never come.
+func TestCloseCutsBytesPastCheckpoint(t *testing.T) {
 	b := newBackend(t, local.Config{})
 	id, w := mustCreate(t, b, 100)
 	mustWrite(t, w, []byte("durable"))
 	mustCheckpoint(t, w, "7")
 	mustWrite(t, w, []byte("lost"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(b.Dir(), id+".data")); err != nil || string(got) != "durable" {
+		t.Fatalf("data file after Close = %q, %v; want %q", got, err, "durable")
+	}
+}
+
+// TestResumeCutsBytesPastCheckpoint: bytes a crashed process left after its
+// last Checkpoint are cut off by Resume.
+func TestResumeCutsBytesPastCheckpoint(t *testing.T) {
+	b := newBackend(t, local.Config{})
+	id, w := mustCreate(t, b, 100)
+	mustWrite(t, w, []byte("durable"))
+	mustCheckpoint(t, w, "7")
 	w.Close()
 	data := filepath.Join(b.Dir(), id+".data")
-	if fi, err := os.Stat(data); err != nil || fi.Size() != 11 {
-		t.Fatalf("data file before Resume: %v, %v; want 11 bytes", fi, err)
+	f, err := os.OpenFile(data, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	w, err := b.Resume(t.Context(), id)
+	if _, err := f.WriteString("lost"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	w, err = b.Resume(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +656,7 @@ func TestCrashLeftovers(t *testing.T) {
 		t.Fatalf("DeleteExpired = %d, %v; want 0 uploads (leftovers are not counted)", n, err)
 	}
 	want := []string{".tmp-" + live + "-999", corrupt + ".json", done + ".data", done + ".json",
-		live + ".data", live + ".json", live + ".lock", "README"}
+		live + ".data", live + ".json", "README"}
 	slices.Sort(want)
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("after DeleteExpired: %v, want %v", got, want)

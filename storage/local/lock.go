@@ -9,33 +9,68 @@ import (
 	"github.com/ferryhq/ferry/storage"
 )
 
-// lockFile opens (creating if needed) the lock file at path and takes an
-// exclusive, non-blocking flock on it. flock belongs to the open file, so it
-// excludes other processes and other Writers of this process alike, and it
-// dies with the process. It returns an error wrapping storage.ErrLocked when
-// someone else holds it.
-func lockFile(path string) (*os.File, error) {
-	// The lock file can be unlinked (by Commit or Delete) between our open
-	// and our flock; we would then hold a lock nobody else can see. Retry
-	// until the locked file is the one the path names.
+// lockData opens the data file at path read-write and takes an exclusive,
+// non-blocking flock on it: the data file is its own lock, so a Writer holds
+// one descriptor besides its client's socket. flock belongs to the open
+// file, so it excludes other processes and other Writers of this process
+// alike (a reader's separate open neither takes nor drops it), and it dies
+// with the process. With create the file is created if missing, and created
+// reports whether this call made it. It returns an error wrapping
+// storage.ErrLocked when someone else holds the lock, and storage.ErrNotFound
+// when the file does not exist and create is false.
+func lockData(path string, create bool) (f *os.File, created bool, err error) {
+	// The data file can be unlinked (by Delete, Abort, DeleteExpired or a
+	// failed Create) between our open and our flock; we would then hold a
+	// lock on a file nobody else can see. Retry until the locked file is
+	// the one the path names.
 	for range 3 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, created, err = openData(path, create)
+		if create && errors.Is(err, os.ErrNotExist) {
+			continue // removed by someone else between our two opens
+		}
 		if err != nil {
-			return nil, fmt.Errorf("open lock: %w", mapErr(err))
+			return nil, false, fmt.Errorf("open data file: %w", mapErr(err))
 		}
 		if err := flock(f); err != nil {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("lock held elsewhere: %w", storage.ErrLocked)
+				return nil, false, fmt.Errorf("data file locked elsewhere: %w", storage.ErrLocked)
 			}
-			return nil, fmt.Errorf("lock: %w", err)
+			return nil, false, fmt.Errorf("lock data file: %w", err)
 		}
 		if sameFile(f, path) {
-			return f, nil
+			return f, created, nil
 		}
-		f.Close()
+		f.Close() // without create, the next open tells a removed file
 	}
-	return nil, fmt.Errorf("lock file keeps changing: %w", storage.ErrLocked)
+	return nil, false, fmt.Errorf("data file keeps changing: %w", storage.ErrLocked)
+}
+
+// openData opens path read-write. With create it first tries to make the
+// file (O_EXCL tells whether it did), then opens an existing one.
+func openData(path string, create bool) (*os.File, bool, error) {
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			return f, true, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, false, err
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	return f, false, err
+}
+
+// unlockData closes a data file taken by lockData, which releases its lock.
+// With remove it first removes the file, but only while the path still
+// names the file we locked, so a file that a later holder created is never
+// removed under it.
+func unlockData(f *os.File, remove bool) {
+	if remove && sameFile(f, f.Name()) {
+		os.Remove(f.Name())
+	}
+	f.Close()
 }
 
 func flock(f *os.File) error {
@@ -70,12 +105,30 @@ func sameFile(f *os.File, path string) bool {
 	return os.SameFile(a, b)
 }
 
-// unlock releases a lock taken by lockFile. With removeFile it also removes
-// the lock file, but only while the path still names the file we locked, so
-// a lock file that a later holder created is never removed under it.
-func unlock(f *os.File, removeFile bool) {
-	if removeFile && sameFile(f, f.Name()) {
-		os.Remove(f.Name())
+// releaseLegacyLock deals with <id>.lock, the lock file of ferry versions
+// before the data file became the lock. The caller holds the data file's
+// lock. A legacy lock file that an older process still holds answers an
+// error wrapping storage.ErrLocked; an unheld one is removed. Only the
+// moment of taking an upload is covered: an older process that locks the
+// upload later does not see the data file's lock, so processes sharing a
+// directory must all run this version (see the package documentation).
+func releaseLegacyLock(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	f.Close()
+	if err != nil {
+		return fmt.Errorf("open legacy lock file: %w", err)
+	}
+	defer f.Close()
+	if err := flock(f); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("legacy lock file held by an older process: %w", storage.ErrLocked)
+		}
+		return fmt.Errorf("lock legacy lock file: %w", err)
+	}
+	if sameFile(f, path) {
+		os.Remove(path)
+	}
+	return nil
 }

@@ -51,10 +51,14 @@ func readRecord(path, id string) (record, error) {
 // writeRecord replaces the record of rec.ID atomically: write a temporary
 // file, fsync it, rename it over the record, fsync the directory. A crash
 // leaves either the old record or the new one, never a mix.
-func writeRecord(dir, id string, rec record) (err error) {
-	b, err := json.Marshal(rec)
+func (b *Backend) writeRecord(id string, rec record) (err error) {
+	dir := b.dir
+	enc, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode metadata: %w", err)
+	}
+	if err := b.step("record: write"); err != nil {
+		return fmt.Errorf("write metadata: %w", err)
 	}
 	f, err := os.CreateTemp(dir, tmpPrefix+id+"-*")
 	if err != nil {
@@ -65,7 +69,7 @@ func writeRecord(dir, id string, rec record) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.Write(enc); err != nil {
 		f.Close()
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
@@ -76,8 +80,14 @@ func writeRecord(dir, id string, rec record) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
+	if err := b.step("record: rename"); err != nil {
+		return fmt.Errorf("publish metadata: %w", err)
+	}
 	if err := os.Rename(f.Name(), filepath.Join(dir, id+metaExt)); err != nil {
 		return fmt.Errorf("publish metadata: %w", mapErr(err))
+	}
+	if err := b.step("record: sync directory"); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
 	}
 	return syncDir(dir)
 }

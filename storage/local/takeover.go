@@ -45,8 +45,13 @@ func (w *writer) Yield(_ context.Context) (<-chan struct{}, error) {
 // storage.ErrLocked at once. Other errors are Resume's: storage.ErrNotFound,
 // storage.ErrComplete.
 func (b *Backend) TakeOver(ctx context.Context, id string) (storage.Writer, error) {
-	for {
+	for waited := false; ; waited = true {
 		w, err := b.Resume(ctx, id)
+		if waited && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// The poll and the end of ctx came together: the holder kept
+			// the upload for as long as we waited.
+			return nil, fmt.Errorf("local: take over %s: holder did not let go (%v): %w", id, ctx.Err(), storage.ErrLocked)
+		}
 		if !errors.Is(err, storage.ErrLocked) {
 			return w, err
 		}

@@ -15,13 +15,12 @@ import (
 // 1 MiB writes run about 3x slower than 32 KiB ones (docs/performance.md).
 const maxWrite = 32 << 10
 
-// writer is the local storage.Writer. It holds the upload's flock until
-// Commit, Abort or Close.
+// writer is the local storage.Writer. It holds the upload's flock, taken
+// on its data file, until Commit, Abort or Close.
 type writer struct {
 	b    *Backend
 	rec  record   // the last durable record: Offset and State of the last Checkpoint
-	data *os.File // the data file, written with pwrite at pos
-	lock *os.File // holds the flock
+	data *os.File // the data file, written with pwrite at pos; holds the flock
 	pos  int64    // Written: the end of the accepted bytes
 	// size binds Write and Commit: the declared size, or storage.SizeUnknown.
 	// It runs ahead of rec.Meta.Size after a SetSize until the next
@@ -32,6 +31,10 @@ type writer struct {
 	// cut off at once; Checkpoint cuts them before syncing.
 	dirty  bool
 	closed bool
+	// failed is the storage.ErrNoSpace that ended the Writer: its bytes
+	// after Offset were given back to the file system, so only Close and
+	// Abort remain.
+	failed error
 	// gone is set by Backend.Delete from another goroutine.
 	gone atomic.Bool
 
@@ -63,26 +66,41 @@ func (w *writer) State() []byte { return bytes.Clone(w.rec.State) }
 // Write appends p at Written. It stores all of p or nothing: on any error
 // Written is unchanged. Errors wrap storage.ErrClosed, storage.ErrNotFound
 // (deleted meanwhile, or untouched past its expiry), storage.ErrSizeExceeded
-// or storage.ErrNoSpace.
+// or storage.ErrNoSpace (the file system is full, or p would take its free
+// space below the reserve). ErrNoSpace fails the Writer: the data file is cut
+// back to Offset at once, so the bytes that were never checkpointed do not
+// keep the disk full, and every later call but Close and Abort fails.
 func (w *writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, fmt.Errorf("local: write: %w", storage.ErrClosed)
+	}
+	if w.failed != nil {
+		return 0, fmt.Errorf("local: write %s: writer failed earlier: %w", w.rec.ID, w.failed)
 	}
 	if w.gone.Load() {
 		return 0, fmt.Errorf("local: write %s: deleted: %w", w.rec.ID, storage.ErrNotFound)
 	}
 	if w.b.expired(w.rec, w.b.now()) {
-		return 0, fmt.Errorf("local: write %s: expired: %w", w.rec.ID, storage.ErrNotFound)
+		return 0, fmt.Errorf("local: write %s: %w", w.rec.ID, storage.ErrExpired)
 	}
 	if w.size != storage.SizeUnknown && int64(len(p)) > w.size-w.pos {
 		return 0, fmt.Errorf("local: write %s: %d bytes at %d of %d: %w",
 			w.rec.ID, len(p), w.pos, w.size, storage.ErrSizeExceeded)
+	}
+	if err := w.b.space.take(w.data, int64(len(p))); err != nil {
+		if errors.Is(err, storage.ErrNoSpace) {
+			return 0, w.noSpace("write", err)
+		}
+		return 0, fmt.Errorf("local: write %s: %w", w.rec.ID, err)
 	}
 	for off := 0; off < len(p); {
 		end := min(off+maxWrite, len(p))
 		n, err := w.data.WriteAt(p[off:end], w.pos+int64(off))
 		off += n
 		if err != nil {
+			if err := mapErr(err); errors.Is(err, storage.ErrNoSpace) {
+				return 0, w.noSpace("write", err)
+			}
 			// Cut off what got in so the file matches Written again; if even
 			// that fails, Checkpoint tries again before it syncs.
 			if terr := w.data.Truncate(w.pos); terr != nil {
@@ -98,12 +116,17 @@ func (w *writer) Write(p []byte) (int, error) {
 // SetSize declares the size of an upload created with storage.SizeUnknown.
 // It binds Write and Commit at once; the next Checkpoint records it in the
 // same rename as its offset and state. It returns an error wrapping
-// storage.ErrClosed, or storage.ErrInvalid for a negative size, one below
-// Written, or one that differs from a size already known.
+// storage.ErrClosed, storage.ErrInvalid for a negative size, one below
+// Written, or one that differs from a size already known, and, as Create
+// does, storage.ErrTooLarge for a size past the file system less the
+// reserve or storage.ErrNoSpace for one whose remaining bytes do not fit in
+// the free space less the reserve (the size then stays unknown).
 func (w *writer) SetSize(size int64) error {
 	switch {
 	case w.closed:
 		return fmt.Errorf("local: set size: %w", storage.ErrClosed)
+	case w.failed != nil:
+		return fmt.Errorf("local: set size of %s: writer failed earlier: %w", w.rec.ID, w.failed)
 	case size < 0:
 		return fmt.Errorf("local: set size of %s: negative size %d: %w", w.rec.ID, size, storage.ErrInvalid)
 	case size == w.size:
@@ -112,6 +135,9 @@ func (w *writer) SetSize(size int64) error {
 		return fmt.Errorf("local: set size of %s to %d: size is already %d: %w", w.rec.ID, size, w.size, storage.ErrInvalid)
 	case size < w.pos:
 		return fmt.Errorf("local: set size of %s to %d: %d bytes are written already: %w", w.rec.ID, size, w.pos, storage.ErrInvalid)
+	}
+	if err := w.b.space.fits(w.data, size, w.pos); err != nil {
+		return fmt.Errorf("local: set size of %s to %d: %w", w.rec.ID, size, err)
 	}
 	w.size = size
 	return nil
@@ -178,7 +204,7 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
 	w.rec = rec
-	w.release(true)
+	w.release()
 	return w.b.info(rec), nil
 }
 
@@ -192,25 +218,47 @@ func (w *writer) Abort(_ context.Context) error {
 		return fmt.Errorf("local: abort: %w", storage.ErrClosed)
 	}
 	if w.gone.Load() {
-		w.release(false)
+		w.release()
 		return fmt.Errorf("local: abort %s: deleted: %w", w.rec.ID, storage.ErrNotFound)
 	}
-	// remove takes the lock file last, while we still hold the lock, so no
-	// one can lock the upload and find it half removed.
+	// We hold the data file's lock while remove unlinks it: anyone who
+	// opened it meanwhile finds, once they get the lock, that the path no
+	// longer names it, and the upload gone.
 	err := w.b.remove(w.rec.ID)
-	w.release(false)
+	w.release()
 	return err
 }
 
-// Close releases the lock without completing; bytes after the last
-// Checkpoint will be cut off by the next Resume. Close after Commit, Abort
-// or Close does nothing and returns nil, so it is safe to defer.
+// Close releases the lock without completing. Bytes after the last
+// Checkpoint are cut off at once (the next Resume would drop them anyway),
+// so an upload that is not being written takes only its durable bytes on
+// disk. Close after Commit, Abort or Close does nothing and returns nil, so
+// it is safe to defer.
 func (w *writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	w.release(false)
-	return nil
+	var err error
+	if w.pos != w.rec.Offset || w.dirty || w.failed != nil {
+		if terr := w.data.Truncate(w.rec.Offset); terr != nil && !w.gone.Load() {
+			err = fmt.Errorf("local: close %s: cut back to checkpoint: %w", w.rec.ID, mapErr(terr))
+		}
+	}
+	w.release()
+	return err
+}
+
+// noSpace fails the Writer with err, which wraps storage.ErrNoSpace, and
+// gives the bytes written since the last Checkpoint back to the file system
+// at once: on a full disk they would keep everyone else out until the
+// upload is resumed, which may be never.
+func (w *writer) noSpace(op string, err error) error {
+	err = fmt.Errorf("local: %s %s: %w", op, w.rec.ID, err)
+	w.failed = err
+	if terr := w.data.Truncate(w.rec.Offset); terr != nil {
+		w.dirty = true // Close tries again
+	}
+	return err
 }
 
 // usable reports why the Writer cannot checkpoint or commit now.
@@ -218,12 +266,14 @@ func (w *writer) usable(ctx context.Context, op string) error {
 	switch {
 	case w.closed:
 		return fmt.Errorf("local: %s: %w", op, storage.ErrClosed)
+	case w.failed != nil:
+		return fmt.Errorf("local: %s %s: writer failed earlier: %w", op, w.rec.ID, w.failed)
 	case w.gone.Load():
 		return fmt.Errorf("local: %s %s: deleted: %w", op, w.rec.ID, storage.ErrNotFound)
 	case w.b.expired(w.rec, w.b.now()):
 		// Untouched past its expiry, the upload is gone for everyone, even
 		// for a connection that kept it locked while idle.
-		return fmt.Errorf("local: %s %s: expired: %w", op, w.rec.ID, storage.ErrNotFound)
+		return fmt.Errorf("local: %s %s: %w", op, w.rec.ID, storage.ErrExpired)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: %s %s: %w", op, w.rec.ID, err)
@@ -244,7 +294,7 @@ func (w *writer) publish(rec record) error {
 	} else if err != nil {
 		return fmt.Errorf("check metadata: %w", err)
 	}
-	if err := writeRecord(w.b.dir, id, rec); err != nil {
+	if err := w.b.writeRecord(id, rec); err != nil {
 		return err
 	}
 	if n, err := nlink(w.data); err == nil && n == 0 {
@@ -261,12 +311,11 @@ func (w *writer) deleted(err error) error {
 	return fmt.Errorf("upload was deleted: %w", err)
 }
 
-// release closes the files and forgets the Writer. With committed the lock
-// file is removed too: a complete file needs none.
-func (w *writer) release(committed bool) {
+// release closes the data file, which releases the lock, and forgets the
+// Writer.
+func (w *writer) release() {
 	w.closed = true
 	w.data.Close()
-	unlock(w.lock, committed)
 	w.b.unregister(w)
 	close(w.done)
 }

@@ -146,9 +146,9 @@ func notFound(op string) error {
 // object) and returns a Writer holding its lease. It returns an error
 // wrapping storage.ErrExists if the id is in use (stored, or held by another
 // Writer), storage.ErrInvalid for an empty name, a negative size other than
-// storage.SizeUnknown, a size over MaxObjectSize or a malformed expected digest, and for an id that fails
-// storage.ValidID an error wrapping both storage.ErrNotFound and
-// storage.ErrInvalid.
+// storage.SizeUnknown or a malformed expected digest, storage.ErrTooLarge
+// for a size over MaxObjectSize, and for an id that fails storage.ValidID
+// an error wrapping both storage.ErrNotFound and storage.ErrInvalid.
 func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
 	if !storage.ValidID(id) {
 		return nil, fmt.Errorf("s3: create: invalid id: %w (%w)", storage.ErrNotFound, storage.ErrInvalid)
@@ -156,8 +156,10 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	switch {
 	case meta.Name == "":
 		return nil, fmt.Errorf("s3: create %s: empty name: %w", id, storage.ErrInvalid)
-	case (meta.Size < 0 && meta.Size != storage.SizeUnknown) || meta.Size > MaxObjectSize:
-		return nil, fmt.Errorf("s3: create %s: size %d outside [0, %d] and not unknown: %w", id, meta.Size, int64(MaxObjectSize), storage.ErrInvalid)
+	case meta.Size < 0 && meta.Size != storage.SizeUnknown:
+		return nil, fmt.Errorf("s3: create %s: negative size %d: %w", id, meta.Size, storage.ErrInvalid)
+	case meta.Size > MaxObjectSize:
+		return nil, fmt.Errorf("s3: create %s: size %d is over S3's object limit of %d: %w", id, meta.Size, int64(MaxObjectSize), storage.ErrTooLarge)
 	case meta.SHA256 != "" && !sha256Hex.MatchString(meta.SHA256):
 		return nil, fmt.Errorf("s3: create %s: expected sha256 is not 64 hex digits: %w", id, storage.ErrInvalid)
 	}

@@ -32,6 +32,13 @@ const (
 	// checkpoints should be about this far apart: often enough for a smooth
 	// progress bar, rare enough that 50 uploads make 200 requests a second.
 	CheckpointInterval = 500 * time.Millisecond
+	// DefaultPartTimeout is the part timeout for a zero Config.PartTimeout,
+	// plus PartTimeoutPerMiB for each MiB of the part.
+	DefaultPartTimeout = time.Minute
+	// PartTimeoutPerMiB lets a part move as slowly as 1 MiB/s after its
+	// first DefaultPartTimeout: 68 s for an 8 MiB part, about 9 min 45 s
+	// for the 525 MiB parts of a 5 TiB file.
+	PartTimeoutPerMiB = time.Second
 )
 
 // Limits of S3 multipart uploads (the same on AWS and MinIO).
@@ -92,6 +99,13 @@ type Config struct {
 	// DefaultLeaseTTL; less than MinLeaseTTL is MinLeaseTTL. A Writer on an
 	// instance that died keeps its upload locked for this long.
 	LeaseTTL time.Duration
+	// PartTimeout bounds the upload of one part, minio-go's retries
+	// included: past it the upload is cancelled and the Writer fails, so a
+	// store that stops answering cannot block a Write for longer.
+	// Checkpoint and Commit also stop waiting for parts when their context
+	// ends, and Close and Abort cancel the parts in flight at once. 0 means
+	// DefaultPartTimeout plus PartTimeoutPerMiB per MiB of the part.
+	PartTimeout time.Duration
 	// Now is the clock for Created, Modified, expiry and leases; nil means
 	// time.Now. Instances sharing a bucket compare lease times, so their
 	// clocks should agree to well within LeaseTTL.
@@ -136,8 +150,8 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.PartSize == 0 {
 		cfg.PartSize = DefaultPartSize
 	}
-	if cfg.Expiry < 0 || cfg.LeaseTTL < 0 {
-		return bad("negative Expiry or LeaseTTL")
+	if cfg.Expiry < 0 || cfg.LeaseTTL < 0 || cfg.PartTimeout < 0 {
+		return bad("negative Expiry, LeaseTTL or PartTimeout")
 	}
 	if cfg.Expiry == 0 {
 		cfg.Expiry = DefaultExpiry
@@ -150,6 +164,14 @@ func (cfg Config) normalize() (Config, error) {
 		cfg.Now = time.Now
 	}
 	return cfg, nil
+}
+
+// partTimeout is how long the upload of a part of n bytes may take.
+func (cfg Config) partTimeout(n int64) time.Duration {
+	if cfg.PartTimeout > 0 {
+		return cfg.PartTimeout
+	}
+	return DefaultPartTimeout + time.Duration((n+mib-1)/mib)*PartTimeoutPerMiB
 }
 
 // partSizeFor returns the part size of an upload of size bytes: least, then

@@ -18,16 +18,35 @@
 // 10,000-part limit. A Writer keeps at most one part in memory and uploads
 // it the moment it is whole.
 //
+// A declared size over MaxObjectSize (5 TiB, S3's limit for one object) is
+// storage.ErrTooLarge at Create, before anything is stored: the store can
+// never hold it, which is not a malformed request.
+//
 // An upload created with storage.SizeUnknown gets Config.PartSize, so its
 // Writer needs no more memory than any other; it can then hold at most
 // MaxParts parts of that size (78 GiB at the default 8 MiB, 48 GiB at 5 MiB),
-// and a Write past that fails with storage.ErrSizeExceeded. Its multipart
+// and a Write past that fails with storage.ErrSizeExceeded (a SetSize past
+// it with storage.ErrTooLarge, leaving the size unknown). Its multipart
 // upload is started at Create like any other (and aborted if the size turns
 // out to be 0). Writer.SetSize binds Write and Commit at once; the next
 // Checkpoint stores the size in the state object, in the same write as its
 // offset, so a crash never leaves a size without its bytes. Once the size
 // is known the last part is as short as it needs to be, and SetSize starts
 // uploading it if the buffer already holds it whole.
+//
+// # Part uploads are bounded
+//
+// Whole parts upload in the background (at most two at once) under a
+// context of the Writer's, so a store that stops answering cannot hold a
+// Writer, or the session that owns it, past the bounds it was given.
+// Checkpoint and Commit wait for the parts in flight only until their own
+// context ends, then cancel them and fail the Writer; Close and Abort cancel
+// them at once (a part that is in no Checkpoint is uploaded again by the
+// next Writer anyway); and each part upload, minio-go's retries included,
+// is cancelled after Config.PartTimeout (by default a minute plus a second
+// per MiB of the part), which bounds a Write that waits for a part to make
+// room. minio-go's own timeouts do not suffice: a request whose body the
+// store stops reading waits for ever.
 //
 // # Checkpoint makes every byte durable
 //

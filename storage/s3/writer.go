@@ -43,6 +43,13 @@ type writer struct {
 	// buffers they handed back, for the next parts to fill.
 	inflight []chan partResult
 	free     [][]byte
+	// partCtx is the context of the part uploads, which stopParts cancels:
+	// at once on Close and Abort, when the context of the Checkpoint or
+	// Commit that waits for them ends, each also after the part timeout. So
+	// a store that stops answering cannot hold the Writer, or the session
+	// that owns it, past those bounds.
+	partCtx   context.Context
+	stopParts context.CancelCauseFunc
 
 	// assembled: the multipart upload was completed by a Commit that
 	// stopped before publishing; Commit only has to publish.
@@ -105,7 +112,7 @@ func (w *writer) Write(p []byte) (int, error) {
 		w.written += int64(k)
 		if int64(len(w.buf)) == want {
 			if len(w.inflight) == maxInflight {
-				if err := w.waitOldest(); err != nil {
+				if err := w.waitOldest(context.Background()); err != nil {
 					return n, w.fail(fmt.Errorf("s3: write %s: %w", w.st.ID, err))
 				}
 			}
@@ -120,9 +127,10 @@ func (w *writer) Write(p []byte) (int, error) {
 // same state write as its offset and state. If the bytes written already
 // make up the last part, SetSize starts uploading it. It returns an error
 // wrapping storage.ErrClosed, storage.ErrInvalid for a negative size, one
-// below Written, one that differs from a size already known or one past
-// what MaxParts parts of this upload's part size hold, or the error of a
-// part upload it had to wait for (the Writer is then failed).
+// below Written or one that differs from a size already known,
+// storage.ErrTooLarge for one past what MaxParts parts of this upload's part
+// size hold (the size stays unknown), or the error of a part upload it had
+// to wait for (the Writer is then failed).
 func (w *writer) SetSize(size int64) error {
 	if err := w.usable(context.Background(), "set size"); err != nil {
 		return err
@@ -138,7 +146,7 @@ func (w *writer) SetSize(size int64) error {
 		return fmt.Errorf("s3: set size of %s to %d: %d bytes are written already: %w", w.st.ID, size, w.written, storage.ErrInvalid)
 	case size > limit:
 		return fmt.Errorf("s3: set size of %s to %d: more than %d parts of %d bytes: %w",
-			w.st.ID, size, MaxParts, w.st.PartSize, storage.ErrInvalid)
+			w.st.ID, size, MaxParts, w.st.PartSize, storage.ErrTooLarge)
 	}
 	w.size = size
 	// Write uploads a part the moment it is whole; with the size known the
@@ -146,7 +154,7 @@ func (w *writer) SetSize(size int64) error {
 	part := len(w.parts) + len(w.inflight) + 1
 	if len(w.buf) > 0 && int64(len(w.buf)) == partLen(w.size, w.st.PartSize, part) {
 		if len(w.inflight) == maxInflight {
-			if err := w.waitOldest(); err != nil {
+			if err := w.waitOldest(context.Background()); err != nil {
 				return w.fail(fmt.Errorf("s3: set size of %s: %w", w.st.ID, err))
 			}
 		}
@@ -179,14 +187,23 @@ func (w *writer) startPart(n int) {
 	done := make(chan partResult, 1)
 	w.inflight = append(w.inflight, done)
 	key, uploadID := w.b.keys.data(w.st.ID), w.st.UploadID
+	if w.partCtx == nil {
+		w.partCtx, w.stopParts = context.WithCancelCause(context.Background())
+	}
+	// Write has no context: the part timeout bounds how long a Write that
+	// waits for a part can block on a store that stopped answering.
+	ctx, cancel := context.WithTimeout(w.partCtx, w.b.cfg.partTimeout(int64(len(buf))))
 	go func() {
+		defer cancel()
 		// No payload signature: over HTTPS the transport protects the
 		// bytes, and on two cores hashing every byte for it costs about a
-		// third of the throughput (docs/performance.md). Write has no
-		// context: the part upload ends when minio-go's retries do.
-		p, err := w.b.c.PutObjectPart(context.Background(), w.b.cfg.Bucket, key, uploadID,
+		// third of the throughput (docs/performance.md).
+		p, err := w.b.c.PutObjectPart(ctx, w.b.cfg.Bucket, key, uploadID,
 			n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
 		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = fmt.Errorf("%w (%w)", cause, err)
+			}
 			err = fmt.Errorf("upload part %d: %w", n, translate(err))
 		}
 		done <- partResult{etag: p.ETag, buf: buf, err: err}
@@ -194,8 +211,16 @@ func (w *writer) startPart(n int) {
 }
 
 // waitOldest waits for the oldest part in flight and records it as whole.
-func (w *writer) waitOldest() error {
-	r := <-w.inflight[0]
+// If ctx ends first, every part in flight is cancelled (they return at
+// once) and the error wraps ctx's.
+func (w *writer) waitOldest(ctx context.Context) error {
+	var r partResult
+	select {
+	case r = <-w.inflight[0]:
+	case <-ctx.Done():
+		w.stopParts(fmt.Errorf("gave up waiting for the part upload: %w", context.Cause(ctx)))
+		r = <-w.inflight[0]
+	}
 	w.inflight = w.inflight[1:]
 	w.free = append(w.free, r.buf[:0])
 	if r.err != nil {
@@ -205,11 +230,12 @@ func (w *writer) waitOldest() error {
 	return nil
 }
 
-// drain waits for every part in flight and returns the first failure.
-func (w *writer) drain() error {
+// drain waits for every part in flight, or until ctx ends (then it cancels
+// them), and returns the first failure.
+func (w *writer) drain(ctx context.Context) error {
 	var first error
 	for len(w.inflight) > 0 {
-		if err := w.waitOldest(); err != nil && first == nil {
+		if err := w.waitOldest(ctx); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -228,7 +254,7 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 	if err := w.usable(ctx, "checkpoint"); err != nil {
 		return w.st.Offset, err
 	}
-	if err := w.drain(); err != nil {
+	if err := w.drain(ctx); err != nil {
 		return w.st.Offset, w.fail(fmt.Errorf("s3: checkpoint %s: %w", w.st.ID, err))
 	}
 	next := w.st
@@ -296,7 +322,7 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	if err := w.usable(ctx, "commit"); err != nil {
 		return storage.Info{}, err
 	}
-	if err := w.drain(); err != nil {
+	if err := w.drain(ctx); err != nil {
 		return storage.Info{}, w.fail(fmt.Errorf("s3: commit %s: %w", w.st.ID, err))
 	}
 	id := w.st.ID
@@ -412,7 +438,8 @@ func (w *writer) Abort(ctx context.Context) error {
 	if w.closed {
 		return fmt.Errorf("s3: abort: %w", storage.ErrClosed)
 	}
-	_ = w.drain() // the upload and its parts are going anyway
+	// The upload and its parts are going anyway: stop the parts in flight.
+	w.cancelParts(storage.ErrClosed)
 	if err := w.usable(ctx, "abort"); errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrLocked) {
 		w.Close()
 		return err
@@ -434,9 +461,9 @@ func (w *writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	// A part still in flight is not in the last Checkpoint: wait only so
-	// that nothing outlives the Writer.
-	_ = w.drain()
+	// A part still in flight is not in the last Checkpoint, and the next
+	// Writer uploads it again: stop it rather than wait on the store.
+	w.cancelParts(storage.ErrClosed)
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	err := w.lease.release(ctx)
@@ -447,8 +474,19 @@ func (w *writer) Close() error {
 	return nil
 }
 
+// cancelParts cancels every part upload in flight with cause and waits for
+// them to return, which they do at once; nothing outlives the Writer.
+func (w *writer) cancelParts(cause error) {
+	if len(w.inflight) == 0 {
+		return
+	}
+	w.stopParts(cause)
+	_ = w.drain(context.Background())
+}
+
 // begin starts the Writer's lease renewals and makes it known to Delete.
 func (w *writer) begin() {
+	w.partCtx, w.stopParts = context.WithCancelCause(context.Background())
 	w.done = make(chan struct{})
 	w.lease.keep()
 	w.b.register(w)
@@ -456,6 +494,9 @@ func (w *writer) begin() {
 
 // release forgets the Writer and drops its buffer.
 func (w *writer) release() {
+	if w.stopParts != nil {
+		w.stopParts(storage.ErrClosed)
+	}
 	w.lease.stop()
 	w.closed = true
 	w.buf, w.free = nil, nil

@@ -168,3 +168,31 @@ func testDeferredSizeErrors(t *testing.T, b storage.Backend) {
 	w.Close()
 	wantErr(t, "SetSize on a closed Writer", w.SetSize(5), storage.ErrClosed)
 }
+
+// hugeSize is more than any store can hold: 4 EiB, beyond S3's 5 TiB object
+// limit and beyond any local file system.
+const hugeSize int64 = 1 << 62
+
+// testTooLarge: a size the store can never hold is refused with
+// ErrTooLarge, at Create (leaving nothing behind) and at SetSize (leaving the
+// size unknown and the Writer usable).
+func testTooLarge(t *testing.T, b storage.Backend) {
+	id := newID(t)
+	w, err := b.Create(t.Context(), id, storage.Meta{Name: "huge.bin", Size: hugeSize})
+	if err == nil {
+		w.Close()
+	}
+	wantErr(t, "Create of 4 EiB", err, storage.ErrTooLarge)
+	gone(t, b, id)
+
+	id, w = createUnknown(t, b)
+	write(t, w, []byte("0123456789"))
+	wantErr(t, "SetSize of 4 EiB", w.SetSize(hugeSize), storage.ErrTooLarge)
+	wantSize(t, "after a refused SetSize", w, storage.SizeUnknown)
+	checkpoint(t, w, []byte("s"))
+	if err := w.SetSize(10); err != nil {
+		t.Fatalf("SetSize(Written) after a refused SetSize: %v", err)
+	}
+	commit(t, w, []byte("0123456789"))
+	sameBytes(t, "stored file", contents(t, b, id), []byte("0123456789"))
+}

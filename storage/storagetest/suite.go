@@ -44,6 +44,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		{"ResumeOfCompleteFile", testResumeComplete},
 		{"CreateExisting", testCreateExisting},
 		{"CreateInvalidMeta", testInvalidMeta},
+		{"TooLarge", testTooLarge},
 		{"UnknownID", testUnknownID},
 		{"HostileIDs", testHostileIDs},
 		{"SizeExceeded", testSizeExceeded},
