@@ -218,7 +218,9 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cfg := range []download.Config{{}, {Backend: store, FollowPoll: -time.Second}} {
+	for _, cfg := range []download.Config{{}, {Backend: store, FollowPoll: -time.Second},
+		{Backend: store, FollowIdle: -time.Second}, {Backend: store, MaxFollowersPerUpload: -1},
+		{Backend: store, MaxFollowers: -1}} {
 		if _, err := download.New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}

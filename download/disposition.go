@@ -8,121 +8,78 @@ import (
 	"unicode/utf8"
 )
 
-// typeByExtension maps a lower-case file extension to a content type. It is
-// used instead of mime.TypeByExtension, which also reads the host's
-// mime.types files, so that a file gets the same Content-Type on every
-// machine. It is a switch rather than a map so that nothing can change it.
-func typeByExtension(ext string) string {
-	switch ext {
-	case ".txt", ".log":
-		return "text/plain; charset=utf-8"
-	case ".csv":
-		return "text/csv; charset=utf-8"
-	case ".md":
-		return "text/markdown; charset=utf-8"
-	case ".htm", ".html":
-		return "text/html; charset=utf-8"
-	case ".css":
-		return "text/css; charset=utf-8"
-	case ".js", ".mjs":
-		return "text/javascript; charset=utf-8"
-	case ".xml":
-		return "text/xml; charset=utf-8"
-	case ".json":
-		return "application/json"
-	case ".pdf":
-		return "application/pdf"
-	case ".wasm":
-		return "application/wasm"
-	case ".zip":
-		return "application/zip"
-	case ".gz":
-		return "application/gzip"
-	case ".tar":
-		return "application/x-tar"
-	case ".avif":
-		return "image/avif"
-	case ".bmp":
-		return "image/bmp"
-	case ".gif":
-		return "image/gif"
-	case ".ico":
-		return "image/vnd.microsoft.icon"
-	case ".jpeg", ".jpg":
-		return "image/jpeg"
-	case ".png":
-		return "image/png"
-	case ".svg":
-		return "image/svg+xml"
-	case ".webp":
-		return "image/webp"
-	case ".flac":
-		return "audio/flac"
-	case ".m4a":
-		return "audio/mp4"
-	case ".mp3":
-		return "audio/mpeg"
-	case ".oga", ".ogg", ".opus":
-		return "audio/ogg"
-	case ".wav":
-		return "audio/wav"
-	case ".m4v", ".mp4":
-		return "video/mp4"
-	case ".mkv":
-		return "video/x-matroska"
-	case ".mov":
-		return "video/quicktime"
-	case ".ogv":
-		return "video/ogg"
-	case ".webm":
-		return "video/webm"
+// declaredType is the Content-Type a file was accepted with: the type stored
+// with it when that is a well-formed media type, else "" (the caller lets
+// http.ServeContent sniff the content, as the upload's own sniffing did). The
+// name's extension is never consulted: it is the client's word, checked
+// against nothing, so "evil.html" holding an image must not become
+// text/html. The stored type is re-formatted by the mime package, so a
+// hostile value cannot smuggle anything into the header.
+func declaredType(storedMIME string) string {
+	mt, params, err := mime.ParseMediaType(storedMIME)
+	if err != nil {
+		return ""
 	}
-	return ""
+	// ParseMediaType takes any token; a Content-Type needs type/subtype.
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || typ == "" || sub == "" || strings.Contains(sub, "/") {
+		return ""
+	}
+	return mime.FormatMediaType(mt, params)
 }
 
-// declaredType is the Content-Type of a file: the type stored with it when
-// that is a well-formed media type, else the type its name's extension
-// implies, else "" (the caller lets http.ServeContent sniff the content).
-// The stored type is re-formatted by the mime package, so a hostile value
-// cannot smuggle anything into the header.
-func declaredType(storedMIME, name string) string {
-	if mt, params, err := mime.ParseMediaType(storedMIME); err == nil {
-		// ParseMediaType takes any token; a Content-Type needs type/subtype.
-		typ, sub, ok := strings.Cut(mt, "/")
-		if ok && typ != "" && sub != "" && !strings.Contains(sub, "/") {
-			if t := mime.FormatMediaType(mt, params); t != "" {
-				return t
-			}
-		}
-	}
-	return typeByExtension(strings.ToLower(path.Ext(name)))
-}
-
-// showsInline reports whether a browser shows content of type ctype safely,
-// so that it is served inline: images, audio, video, PDF and plain text.
-// SVG is an image that can carry script, so it is an attachment; so is a
-// type that is unknown ("").
-func showsInline(ctype string) bool {
+// showsInline reports whether content of type ctype is served inline:
+// images, audio, video and plain text, which a browser shows without running
+// anything. Active types (see isActive) are inline only when inlineActive
+// is set (Config.InlineActive); everything else, an unknown type ("")
+// included, is an attachment.
+func showsInline(ctype string, inline inlinePolicy) bool {
 	mt, _, err := mime.ParseMediaType(ctype)
 	if err != nil {
 		return false
 	}
 	switch {
-	case mt == "image/svg+xml":
-		return false
+	case mt == "application/pdf":
+		return inline.active || inline.pdf
+	case isActive(mt):
+		return inline.active
 	case strings.HasPrefix(mt, "image/"), strings.HasPrefix(mt, "audio/"), strings.HasPrefix(mt, "video/"):
 		return true
 	}
-	return mt == "application/pdf" || mt == "text/plain"
+	return mt == "text/plain"
 }
+
+// inlinePolicy is which active types the operator lets be shown inline.
+type inlinePolicy struct {
+	active bool // every active type
+	pdf    bool // PDF
+}
+
+// isActive reports whether a browser that renders the media type mt (lower
+// case, no parameters) may run script or act on links in it: HTML,
+// JavaScript, SVG and every other XML type (an XML document can hold XHTML),
+// and PDF (whose viewers run scripts and forms).
+func isActive(mt string) bool {
+	switch mt {
+	case "text/html", "text/javascript", "application/javascript", "application/x-javascript",
+		"text/ecmascript", "application/ecmascript", "text/xml", "application/xml", "application/pdf":
+		return true
+	}
+	return strings.HasSuffix(mt, "+xml") // image/svg+xml, application/xhtml+xml…
+}
+
+// maxDisposition is the most bytes a Content-Disposition value may take,
+// whatever the stored name: a name of a few thousand emoji would otherwise
+// make a header over 12 times its size, which proxies and clients refuse.
+const maxDisposition = 2 << 10
 
 // contentDisposition builds a Content-Disposition value (RFC 6266) for a
 // file called name: "inline" or "attachment", an ASCII filename="..."
 // fallback for old clients and a UTF-8 filename* (RFC 8187) with the real
-// name. Control characters and bidirectional overrides are dropped from both,
-// and slashes become "_", so the name a client saves under is a plain file
-// name; in the fallback every non-ASCII character becomes "_" and quotes and
-// backslashes are escaped. An empty result falls back to fallbackName.
+// name. The name is first made a plain file name by safeName, then
+// shortened by fitName so that the value is at most maxDisposition bytes.
+// In the fallback every non-ASCII character becomes "_" and quotes are
+// escaped. An empty result falls back to fallbackName.
 func contentDisposition(attachment bool, name, fallbackName string) string {
 	name = safeName(name)
 	if name == "" {
@@ -132,21 +89,25 @@ func contentDisposition(attachment bool, name, fallbackName string) string {
 	if attachment {
 		kind = "attachment"
 	}
+	const (
+		fallbackStart = `; filename="`
+		extStart      = `"; filename*=UTF-8''`
+	)
+	name = fitName(name, maxDisposition-len(kind)-len(fallbackStart)-len(extStart))
 	var b strings.Builder
 	b.WriteString(kind)
-	b.WriteString(`; filename="`)
+	b.WriteString(fallbackStart)
 	for _, r := range name {
 		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
+		case r == '"':
+			b.WriteString(`\"`)
 		case r >= utf8.RuneSelf:
 			b.WriteByte('_')
 		default:
 			b.WriteRune(r)
 		}
 	}
-	b.WriteString(`"; filename*=UTF-8''`)
+	b.WriteString(extStart)
 	const hex = "0123456789ABCDEF"
 	for _, c := range []byte(name) {
 		if isAttrChar(c) {
@@ -160,20 +121,74 @@ func contentDisposition(attachment bool, name, fallbackName string) string {
 	return b.String()
 }
 
+// encodedLen is how many bytes the rune r of a safe name takes in
+// contentDisposition's two parameters together.
+func encodedLen(r rune) int {
+	switch {
+	case r >= utf8.RuneSelf:
+		return 1 + 3*utf8.RuneLen(r) // "_" and %XX per byte
+	case r == '"':
+		return 2 + 3 // \" and %22
+	case isAttrChar(byte(r)):
+		return 2
+	}
+	return 1 + 3
+}
+
+// nameLen is how many bytes s takes in contentDisposition's parameters.
+func nameLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += encodedLen(r)
+	}
+	return n
+}
+
+// fitName shortens name, on a rune boundary, until it takes at most budget
+// bytes in contentDisposition's parameters. It keeps the extension when the
+// extension is short (at most an eighth of the budget), so that a long name
+// still opens with the right program: the stem is cut instead.
+func fitName(name string, budget int) string {
+	if nameLen(name) <= budget {
+		return name
+	}
+	ext := path.Ext(name)
+	if ext == name || nameLen(ext) > budget/8 {
+		ext = ""
+	}
+	room := budget - nameLen(ext)
+	stem := strings.TrimSuffix(name, ext)
+	end := 0
+	for i, r := range stem {
+		if room -= encodedLen(r); room < 0 {
+			break
+		}
+		end = i + utf8.RuneLen(r)
+	}
+	return stem[:end] + ext
+}
+
 // safeName makes name valid UTF-8, drops control characters (CR, LF, NUL…)
 // and the invisible bidirectional controls that can disguise an extension
-// ("gpj.exe" shown as "exe.jpg"), and turns slashes into "_".
+// ("gpj.exe" shown as "exe.jpg"), and turns slashes and backslashes into
+// "_", so that no client can read a directory into it (Windows takes "\"
+// as a separator). A name made only of dots ("." or ".."), which names a
+// directory, has its dots turned into "_" too.
 func safeName(name string) string {
 	name = strings.ToValidUTF8(name, "\uFFFD")
-	return strings.Map(func(r rune) rune {
+	name = strings.Map(func(r rune) rune {
 		switch {
 		case unicode.IsControl(r), isBidiControl(r):
 			return -1
-		case r == '/':
+		case r == '/', r == '\\':
 			return '_'
 		}
 		return r
 	}, name)
+	if strings.Trim(name, ".") == "" {
+		name = strings.Repeat("_", len(name))
+	}
+	return name
 }
 
 // isBidiControl reports whether r is one of Unicode's explicit bidirectional

@@ -33,16 +33,26 @@
 // 416 range_not_satisfiable with Content-Range: bytes */size (through
 // httperr.Error.Header), 412 precondition_failed. Its 304 and If-Range
 // handling are used as they are: If-Range honours the Range only for a
-// matching strong ETag or the exact Last-Modified second.
+// matching strong ETag or the exact Last-Modified second. An If-Range that
+// is empty or sent twice matches nothing, so the Range is dropped before
+// ServeContent, which would take an empty one for none and answer 206.
 //
-// The Content-Type is the stored type when it parses as a media type, else
-// the type of the name's extension from a fixed table (not the host's
-// mime.types, so every machine answers the same), else ServeContent sniffs
-// the first 512 bytes, which is deterministic and happens only after the
-// conditional checks: a 304 never reads the body. Images (but SVG), audio,
-// video, PDF and text/plain are inline, whether the type was stored or
-// sniffed (the disposition is then set just before the status goes out);
-// everything else is an attachment.
+// The Content-Type is the type the upload was accepted with: the stored
+// type when it parses as a media type (the client declared it and the
+// server's allowed types passed it), else ServeContent sniffs the first 512
+// bytes, exactly as the upload's sniffing did, which is deterministic and
+// happens only after the conditional checks: a 304 never reads the body.
+// The name's extension is never used: "evil.html" holding PNG bytes passed
+// an image/* filter as an image and is served as one. Images, audio, video
+// and text/plain are inline, whether the type was stored or sniffed (the
+// disposition is then set just before the status goes out). Active types
+// (HTML, JavaScript, SVG and other XML, PDF) are attachments unless
+// Config.InlineActive; everything else is an attachment.
+//
+// The name in Content-Disposition is made a plain file name (controls and
+// bidirectional overrides dropped, "/" and "\" turned into "_", a name of
+// only dots such as ".." turned into underscores) and cut on a rune
+// boundary, keeping a short extension, so that the header is at most 2 KiB.
 //
 // # Following an upload
 //
@@ -60,7 +70,16 @@
 // therefore never mistakes a cut stream for the whole file (an HTTP/1.0
 // client, which has no chunked encoding, reads to the connection's close and
 // cannot tell). Ranges are ignored with ?follow=1, and a HEAD gets the same
-// headers and no body, for an upload in progress too.
+// headers and no body, for an upload in progress too. The type is the
+// stored one or application/octet-stream: there are no bytes to sniff yet.
+//
+// A follow holds a connection for as long as its upload lasts, so they are
+// counted: more than Config.MaxFollowersPerUpload (16) of one upload or
+// Config.MaxFollowers (1024) in all answers 503 too_many_followers with
+// Retry-After before any header is written. A follow whose upload's offset
+// has not moved for Config.FollowIdle (10 minutes), or whose upload is past
+// its ExpiresAt though storage has not deleted it yet, is cut like any
+// other early end.
 //
 // # The file API
 //

@@ -251,11 +251,14 @@ func TestFileHeaders(t *testing.T) {
 }
 
 // TestFileContentType checks the type and disposition chosen from the stored
-// type, the name and, failing both, the content; and that a sniffed type is
-// the same for GET, HEAD, a range and the parts of a multipart answer.
+// type or, failing it, the content (never the name: issue 9); and that a
+// sniffed type is the same for GET, HEAD, a range and the parts of a
+// multipart answer.
 func TestFileContentType(t *testing.T) {
 	env := newEnv(t, nil)
 	html := []byte("<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n")
+	// What passes an image/* filter: PNG's magic, then a page.
+	pngHTML := append([]byte("\x89PNG\r\n\x1a\n"), html...)
 	tests := []struct {
 		name, mime string
 		data       []byte
@@ -265,16 +268,23 @@ func TestFileContentType(t *testing.T) {
 		{"photo.jpg", "image/png", randomBytes(100, 3), "image/png", true},
 		{"clip", "video/mp4", randomBytes(100, 3), "video/mp4", true},
 		{"song", "audio/mpeg", randomBytes(100, 3), "audio/mpeg", true},
-		{"doc", "application/pdf", []byte("%PDF-1.4\n"), "application/pdf", true},
+		{"doc", "application/pdf", []byte("%PDF-1.4\n"), "application/pdf", false},
 		{"notes", "text/plain", []byte("notes\n"), "text/plain", true},
 		{"page", "text/html", html, "text/html", false},
 		{"drawing", "image/svg+xml", []byte("<svg/>"), "image/svg+xml", false},
+		{"feed", "application/atom+xml", []byte("<feed/>"), "application/atom+xml", false},
 		{"app", "application/octet-stream", randomBytes(100, 3), "application/octet-stream", false},
 		{"type with params", "Text/Plain; Charset=UTF-8", []byte("xyz"), "text/plain; charset=UTF-8", true},
 		{"a.txt", "", []byte("text"), "text/plain; charset=utf-8", true},
-		{"A.PNG", "", randomBytes(100, 3), "image/png", true},
-		{"x.mp4", "not a type", randomBytes(100, 3), "video/mp4", true},
-		{"x.pdf", "text/html\r\nX-Evil: 1", []byte("%PDF-"), "application/pdf", true},
+		// The name's extension never gives a type: the content is sniffed.
+		{"A.PNG", "", randomBytes(100, 3), "application/octet-stream", false},
+		{"x.mp4", "not a type", randomBytes(100, 3), "application/octet-stream", false},
+		{"x.pdf", "text/html\r\nX-Evil: 1", []byte("%PDF-"), "application/pdf", false},
+		{"evil.html", "", pngHTML, "image/png", true},
+		{"evil.htm", "image/png", pngHTML, "image/png", true},
+		{"a.pdf", "", append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(100, 3)...), "image/png", true},
+		{"a.pdf", "image/gif", []byte("GIF89a"), "image/gif", true},
+		{"evil.svg", "", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>`), "text/xml; charset=utf-8", false},
 		{"page.html", "", html, "text/html; charset=utf-8", false},
 		{"no-extension", "", html, "text/html; charset=utf-8", false},
 		// A type sniffed from the content decides the disposition like a stored one.

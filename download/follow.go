@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 )
 
@@ -19,9 +22,25 @@ import (
 // a client that takes no bytes for this long is dropped.
 const followWriteTimeout = time.Minute
 
+// Defaults of the Config fields that bound follow streams. A follow holds a
+// connection, a goroutine and a poll of storage for as long as its upload
+// lasts, so without caps a thousand readers of one stalled upload would sit
+// on the server until it expired.
+const (
+	defaultMaxFollowersPerUpload = 16
+	defaultMaxFollowers          = 1024
+	defaultFollowIdle            = 10 * time.Minute
+	// followRetryAfter is the Retry-After of a 503 too_many_followers.
+	followRetryAfter = 5 * time.Second
+)
+
 // errStreamEnded is the error a follow ends with when it stops before the
 // whole file was sent; the wrapped cause says why.
 var errStreamEnded = errors.New("follow ended before the file was complete")
+
+// errStalled is why a follow ends whose upload made no progress for
+// Config.FollowIdle or outlived its expiry.
+var errStalled = errors.New("the upload made no progress")
 
 // follow serves GET /files/:id?follow=1: 200 with no Content-Length (so
 // HTTP/1.1 chunks it), the upload's durable bytes as they appear, then the
@@ -30,7 +49,9 @@ var errStreamEnded = errors.New("follow ended before the file was complete")
 // aborted or expired, a storage error, the request's context cancelled) the
 // connection is cut so that the client cannot take a short body for the
 // whole file. It returns storage.ErrNotFound (wrapped) if the id is unknown
-// when the request arrives, before any header is written.
+// when the request arrives, and a 503 too_many_followers *httperr.Error when
+// the upload or the server already has as many followers as the Config
+// allows, both before any header is written.
 func (h *Handler) follow(c echo.Context, id string) error {
 	req := c.Request()
 	ctx := req.Context()
@@ -38,14 +59,21 @@ func (h *Handler) follow(c echo.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("download: follow %s: %w", id, err)
 	}
+	if !h.followers.acquire(id) {
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "too_many_followers",
+			Message: id + ": too many ?follow=1 downloads at once",
+			Header:  http.Header{"Retry-After": {strconv.Itoa(int(followRetryAfter / time.Second))}}}
+	}
+	defer h.followers.release(id)
 	w := c.Response()
 	hdr := w.Header()
-	// The type cannot be sniffed from bytes that have not arrived yet.
-	ctype := declaredType(info.Meta.MIME, info.Meta.Name)
+	// The type cannot be sniffed from bytes that have not arrived yet, and
+	// the name's extension is not evidence of anything.
+	ctype := declaredType(info.Meta.MIME)
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
-	attach := !showsInline(ctype) || flagSet(c.QueryParam("download"), c.QueryParams().Has("download"))
+	attach := !showsInline(ctype, h.inline) || forcedAttachment(c)
 	hdr.Set("Content-Type", ctype)
 	hdr.Set("Content-Disposition", contentDisposition(attach, info.Meta.Name, id))
 	hdr.Set("Content-Security-Policy", "sandbox")
@@ -87,13 +115,26 @@ type stream struct {
 }
 
 // run sends the file as it becomes durable, starting from info, and returns
-// nil once the complete file has been sent; any error means it was not.
+// nil once the complete file has been sent; any error means it was not. An
+// upload whose offset has not moved for Config.FollowIdle, or that is past
+// its ExpiresAt, ends the stream with errStalled.
 func (s *stream) run(ctx context.Context, info storage.Info) error {
 	ticker := time.NewTicker(s.h.poll)
 	defer ticker.Stop()
+	offset, moved := info.Offset, s.h.now()
 	for {
 		if info.Complete {
 			return s.sendComplete(ctx, info.Meta.Size)
+		}
+		now := s.h.now()
+		if info.Offset != offset {
+			offset, moved = info.Offset, now
+		}
+		switch {
+		case now.Sub(moved) >= s.h.idle:
+			return fmt.Errorf("%w: %w: offset %d for %v", errStreamEnded, errStalled, offset, s.h.idle)
+		case !info.ExpiresAt.IsZero() && now.After(info.ExpiresAt):
+			return fmt.Errorf("%w: %w: expired at %v", errStreamEnded, errStalled, info.ExpiresAt)
 		}
 		if s.h.partial != nil && info.Offset > s.sent {
 			if err := s.sendPartial(ctx, info.Offset); err != nil {
@@ -188,4 +229,42 @@ func (s *stream) abort() {
 		panic(http.ErrAbortHandler)
 	}
 	conn.Close()
+}
+
+// followers counts the follow streams running, per upload and in total,
+// against their caps.
+type followers struct {
+	maxPerUpload, max int
+
+	mu        sync.Mutex
+	perUpload map[string]int // upload id -> its follow streams; never 0
+	total     int
+}
+
+func newFollowers(maxPerUpload, max int) *followers {
+	return &followers{maxPerUpload: maxPerUpload, max: max, perUpload: make(map[string]int)}
+}
+
+// acquire counts one more follow stream of upload id and reports true, or
+// reports false and counts nothing when a cap is reached. Each true is
+// undone by one release.
+func (f *followers) acquire(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.total >= f.max || f.perUpload[id] >= f.maxPerUpload {
+		return false
+	}
+	f.total++
+	f.perUpload[id]++
+	return true
+}
+
+// release ends a follow stream counted by acquire.
+func (f *followers) release(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.total--
+	if f.perUpload[id]--; f.perUpload[id] <= 0 {
+		delete(f.perUpload, id)
+	}
 }

@@ -60,6 +60,9 @@ func FuzzContentDisposition(f *testing.F) {
 				t.Fatalf("byte %#x in %q", c, v)
 			}
 		}
+		if len(v) > maxDisposition {
+			t.Fatalf("disposition of %d bytes, over %d", len(v), maxDisposition)
+		}
 		if !strings.HasPrefix(v, "inline") && !strings.HasPrefix(v, "attachment") {
 			t.Fatalf("disposition %q", v)
 		}

@@ -1,12 +1,14 @@
 package download
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,32 +37,67 @@ type Config struct {
 	// Logger receives failures that cannot be answered any more (a storage
 	// error in the middle of a body). nil means slog.Default().
 	Logger *slog.Logger
+	// InlineActive serves active types (HTML, JavaScript, SVG and other
+	// XML, PDF) inline, still under Content-Security-Policy: sandbox. false
+	// (the default) serves them as attachments, so that an uploaded page or
+	// document is never rendered on the server's origin unasked.
+	InlineActive bool
+	// InlinePDF serves PDF inline (under the same sandbox) even when
+	// InlineActive is false, as PROTOCOL.md §2 lists PDF among the types
+	// shown inline. ferry serve sets it unless --attach-pdf is given.
+	InlinePDF bool
+	// MaxFollowersPerUpload caps the ?follow=1 downloads of one upload at
+	// once; one more answers 503 too_many_followers with Retry-After. 0 means
+	// 16; negative is an error.
+	MaxFollowersPerUpload int
+	// MaxFollowers caps the ?follow=1 downloads of all uploads at once, as
+	// MaxFollowersPerUpload does for one. 0 means 1024; negative is an error.
+	MaxFollowers int
+	// FollowIdle ends a ?follow=1 download (without the terminating chunk)
+	// when the upload's durable offset has not moved for this long. A follow
+	// also ends once the upload is past its ExpiresAt, whatever this is. 0
+	// means 10 minutes; negative is an error.
+	FollowIdle time.Duration
 }
 
 // Handler serves the read side of the wire contract (PROTOCOL.md §2):
 // downloads, the file API and the health check. It is safe for concurrent
-// use; it keeps no state between requests.
+// use; the only state it keeps between requests is the count of follow
+// streams.
 type Handler struct {
 	backend storage.Backend
 	// partial is the backend's PartialOpener, nil when it cannot read an
 	// upload before it completes.
-	partial storage.PartialOpener
-	poll    time.Duration
-	log     *slog.Logger
+	partial   storage.PartialOpener
+	poll      time.Duration
+	idle      time.Duration // Config.FollowIdle
+	inline    inlinePolicy
+	followers *followers
+	log       *slog.Logger
+	// now tells the time for FollowIdle and ExpiresAt: time.Now, or a
+	// test's clock.
+	now func() time.Time
 	// bufs holds *[]byte of copyBufferSize for the copies of bodies.
 	bufs sync.Pool
 }
 
-// New returns a Handler for cfg. It fails if cfg.Backend is nil or
-// cfg.FollowPoll is negative.
+// New returns a Handler for cfg. It fails if cfg.Backend is nil or a
+// duration or a cap is negative.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Backend == nil {
+	switch {
+	case cfg.Backend == nil:
 		return nil, errors.New("download: Config.Backend is nil")
-	}
-	if cfg.FollowPoll < 0 {
+	case cfg.FollowPoll < 0:
 		return nil, fmt.Errorf("download: Config.FollowPoll is negative (%v)", cfg.FollowPoll)
+	case cfg.FollowIdle < 0:
+		return nil, fmt.Errorf("download: Config.FollowIdle is negative (%v)", cfg.FollowIdle)
+	case cfg.MaxFollowersPerUpload < 0:
+		return nil, fmt.Errorf("download: Config.MaxFollowersPerUpload is negative (%d)", cfg.MaxFollowersPerUpload)
+	case cfg.MaxFollowers < 0:
+		return nil, fmt.Errorf("download: Config.MaxFollowers is negative (%d)", cfg.MaxFollowers)
 	}
-	h := &Handler{backend: cfg.Backend, poll: cfg.FollowPoll, log: cfg.Logger}
+	h := &Handler{backend: cfg.Backend, poll: cfg.FollowPoll, idle: cfg.FollowIdle,
+		inline: inlinePolicy{active: cfg.InlineActive, pdf: cfg.InlinePDF}, log: cfg.Logger, now: time.Now}
 	h.bufs.New = func() any {
 		buf := make([]byte, copyBufferSize)
 		return &buf
@@ -68,6 +105,11 @@ func New(cfg Config) (*Handler, error) {
 	if h.poll == 0 {
 		h.poll = defaultFollowPoll
 	}
+	if h.idle == 0 {
+		h.idle = defaultFollowIdle
+	}
+	h.followers = newFollowers(cmp.Or(cfg.MaxFollowersPerUpload, defaultMaxFollowersPerUpload),
+		cmp.Or(cfg.MaxFollowers, defaultMaxFollowers))
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -107,7 +149,7 @@ func (h *Handler) File(c echo.Context) error {
 		attach := forcedAttachment(c)
 		rw.beforeHeader = func() {
 			sniffed := http.DetectContentType(body.sniffed())
-			rw.Header().Set("Content-Disposition", contentDisposition(attach || !showsInline(sniffed), info.Meta.Name, info.ID))
+			rw.Header().Set("Content-Disposition", contentDisposition(attach || !showsInline(sniffed, h.inline), info.Meta.Name, info.ID))
 		}
 	}
 	// The name is empty so that ServeContent never guesses the type from
@@ -144,12 +186,12 @@ func (h *Handler) setFileHeaders(c echo.Context, info storage.Info) string {
 	hdr := c.Response().Header()
 	hdr.Set("Etag", etag(info))
 	hdr.Set("Content-Security-Policy", "sandbox")
-	ctype := declaredType(info.Meta.MIME, info.Meta.Name)
+	ctype := declaredType(info.Meta.MIME)
 	if ctype == "" {
 		return ""
 	}
 	hdr.Set("Content-Type", ctype)
-	hdr.Set("Content-Disposition", contentDisposition(forcedAttachment(c) || !showsInline(ctype), info.Meta.Name, info.ID))
+	hdr.Set("Content-Disposition", contentDisposition(forcedAttachment(c) || !showsInline(ctype, h.inline), info.Meta.Name, info.ID))
 	return ctype
 }
 
@@ -169,7 +211,10 @@ func forcedAttachment(c echo.Context) bool {
 func guardRange(req *http.Request, size int64) *http.Request {
 	sreq := req.Clone(req.Context())
 	plan, ranges := rangeWhole, []byteRange(nil)
-	if req.Method != http.MethodHead { // RFC 9110 §14.2: HEAD ignores Range
+	// RFC 9110 §14.2: HEAD ignores Range. An If-Range that is empty or
+	// given twice matches nothing, so the Range is ignored too (ServeContent
+	// would take an empty one for none at all and answer 206).
+	if req.Method != http.MethodHead && !badIfRange(req.Header.Values("If-Range")) {
 		plan, ranges = planRange(req.Header.Values("Range"), size)
 	}
 	switch plan {
@@ -181,6 +226,13 @@ func guardRange(req *http.Request, size int64) *http.Request {
 		sreq.Header.Set("Range", "bytes="+strconv.FormatInt(size, 10)+"-")
 	}
 	return sreq
+}
+
+// badIfRange reports whether the If-Range field lines values can match no
+// validator: an empty value, or several lines (If-Range takes exactly one
+// entity tag or date, RFC 9110 §13.1.5).
+func badIfRange(values []string) bool {
+	return len(values) > 1 || (len(values) == 1 && strings.TrimSpace(values[0]) == "")
 }
 
 // etag is the file's strong entity tag: its SHA-256, which names exactly

@@ -35,7 +35,16 @@ type testEnv struct {
 // puts a wrapper between the handler and the store.
 func newEnv(t *testing.T, wrap func(storage.Backend) storage.Backend) *testEnv {
 	t.Helper()
-	store, err := local.New(local.Config{Dir: t.TempDir()})
+	return newEnvConfig(t, local.Config{}, download.Config{}, wrap)
+}
+
+// newEnvConfig is newEnv with a store configured by sc (its Dir is set
+// here) and a handler configured by dc (its Backend, and when they are
+// zero its FollowPoll and Logger, are set here).
+func newEnvConfig(t *testing.T, sc local.Config, dc download.Config, wrap func(storage.Backend) storage.Backend) *testEnv {
+	t.Helper()
+	sc.Dir = t.TempDir()
+	store, err := local.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +52,8 @@ func newEnv(t *testing.T, wrap func(storage.Backend) storage.Backend) *testEnv {
 	if wrap != nil {
 		env.backend = wrap(store)
 	}
-	env.srv = newServer(t, env.backend)
+	dc.Backend = env.backend
+	env.srv = newServerConfig(t, dc)
 	return env
 }
 
@@ -51,10 +61,27 @@ func newEnv(t *testing.T, wrap func(storage.Backend) storage.Backend) *testEnv {
 // registers it.
 func newServer(t *testing.T, backend storage.Backend) *httptest.Server {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	h, err := download.New(download.Config{Backend: backend, FollowPoll: 2 * time.Millisecond, Logger: logger})
+	return newServerConfig(t, download.Config{Backend: backend})
+}
+
+// newServerConfig is newServer with a Config; a zero FollowPoll becomes a
+// fast 2ms and a nil Logger discards. Each of opts is applied to the
+// Handler before it serves.
+func newServerConfig(t *testing.T, cfg download.Config, opts ...func(*download.Handler)) *httptest.Server {
+	t.Helper()
+	if cfg.FollowPoll == 0 {
+		cfg.FollowPoll = 2 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	logger := cfg.Logger
+	h, err := download.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, opt := range opts {
+		opt(h)
 	}
 	e := echo.New()
 	e.HideBanner = true

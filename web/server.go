@@ -70,6 +70,12 @@ type Config struct {
 	AllowedTypes []string
 	// PingPeriod is the WebSocket liveness period; 0 means 30s.
 	PingPeriod time.Duration
+	// InlineActive serves active types (HTML, JavaScript, SVG, XML) inline,
+	// under Content-Security-Policy: sandbox; false makes them attachments.
+	InlineActive bool
+	// AttachPDF serves PDF as an attachment; false shows it inline, as
+	// PROTOCOL.md §2 lists it among the types shown inline.
+	AttachPDF bool
 	// SweepInterval is how often expired uploads are deleted; 0 means 1 minute.
 	SweepInterval time.Duration
 	// Logger receives request errors and lifecycle events; nil means slog.Default().
@@ -169,7 +175,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)
 	}
 	s.resumable = resumable
-	downloads, err := download.New(download.Config{Backend: cfg.Backend, Logger: cfg.Logger})
+	downloads, err := download.New(download.Config{Backend: cfg.Backend, Logger: cfg.Logger,
+		InlineActive: cfg.InlineActive, InlinePDF: !cfg.AttachPDF})
 	if err != nil {
 		return nil, fmt.Errorf("web: download handler: %w", err)
 	}

@@ -38,6 +38,9 @@ type serveConfig struct {
 	expiry              time.Duration
 	grace               time.Duration
 	maxConns, maxPerIP  int
+	reserve             byteSize
+	inlineActive        bool
+	attachPDF           bool
 	idle                time.Duration
 }
 
@@ -74,6 +77,9 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Duration(&c.pingPeriod, "ping-period", 30*time.Second, "WebSocket ping period; silent connections are dropped after two")
 	e.Duration(&c.expiry, "expiry", 24*time.Hour, "incomplete uploads untouched this long are deleted")
 	e.Duration(&c.grace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
+	e.Bool(&c.inlineActive, "inline-active", false, "serve HTML, JavaScript, SVG and XML files inline (sandboxed) instead of as attachments")
+	e.Bool(&c.attachPDF, "attach-pdf", false, "serve PDF files as attachments instead of inline")
+	e.Var(&c.reserve, "reserve", "free disk space local storage keeps back from uploads; 0: 1% of the disk, at most 1 GiB")
 	e.Int(&c.maxConns, "max-conns", 0, "most connections open at once; 0: half the open-file limit")
 	e.Int(&c.maxPerIP, "max-conns-per-ip", 512, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
 	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
@@ -120,6 +126,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxSize:        int64(c.maxSize),
 		MaxFrame:       int64(c.maxFrame),
 		PingPeriod:     c.pingPeriod,
+		InlineActive:   c.inlineActive,
+		AttachPDF:      c.attachPDF,
 		Logger:         logger,
 	})
 	if err != nil {
@@ -189,7 +197,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, error) {
 	switch c.storage {
 	case "local":
-		b, err := local.New(local.Config{Dir: c.data, Expiry: c.expiry})
+		b, err := local.New(local.Config{Dir: c.data, Expiry: c.expiry, Reserve: int64(c.reserve)})
 		if err != nil {
 			return nil, "", fmt.Errorf("local storage in %s: %w", c.data, err)
 		}
