@@ -6,7 +6,7 @@ TESTFLAGS ?= -race -count=1 -timeout 25m
 BENCH   ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build run test vet unit bench browser-deps soak clean
+.PHONY: all build run test vet unit bench browser-deps interop-deps tusd soak clean
 
 all: build
 
@@ -19,7 +19,7 @@ run:
 ## test: vet, then every test with -race against a real MinIO (installed into
 ## .tools/bin on first use, started on a free loopback port, stopped after).
 ## The browser tests need Debian's chromium (make browser-deps installs it).
-test: vet
+test: vet interop-deps
 	scripts/with-minio.sh $(GO) test $(TESTFLAGS) $(PKGS)
 
 vet:
@@ -40,9 +40,30 @@ bench:
 browser-deps:
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+## interop-deps: the third-party clients of the interop tests (tus-js-client,
+## Uppy), pinned by testdata/interop/package-lock.json; `npm ci` again only
+## when the lock file is newer than the installed tree.
+INTEROP := testdata/interop
+interop-deps: $(INTEROP)/node_modules/.package-lock.json
+
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "interop-deps: no npm; the interop tests will skip (CI=true: fail)"; \
+	  [ "$$CI" != true ]; exit; fi; \
+	npm ci --prefix $(INTEROP) --ignore-scripts --no-audit --no-fund && touch $@
+
+## tusd: the reference tus server, for comparing behaviour by hand
+## (.tools/bin/tusd -base-path /uploads/ -host 127.0.0.1 -port 1080).
+TUSD_VERSION ?= v2.9.1
+tusd: .tools/bin/tusd.$(TUSD_VERSION)
+
+.tools/bin/tusd.$(TUSD_VERSION):
+	GOBIN=$(CURDIR)/.tools/bin GOFLAGS= $(GO) install github.com/tus/tusd/v2/cmd/tusd@$(TUSD_VERSION)
+	@touch $@
+
 ## soak: long upload/download runs, off by default (see docs/testing.md).
 soak:
 	FERRY_SOAK=1 scripts/with-minio.sh $(GO) test -race -count=1 -timeout 60m -run Soak $(PKGS)
 
 clean:
-	rm -rf bin artifacts
+	rm -rf bin artifacts $(INTEROP)/node_modules
