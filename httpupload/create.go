@@ -28,6 +28,11 @@ func (h *Handler) parseCreation(r *http.Request, p protocol) (c creation, err er
 }
 
 func (h *Handler) parseTusCreation(r *http.Request) (c creation, err error) {
+	if _, ok := r.Header["Upload-Concat"]; ok {
+		// Partial uploads would be stored as files of their own, and the
+		// final one could never be made: refuse before creating anything.
+		return c, badRequest("Upload-Concat: this server does not offer the concatenation extension")
+	}
 	length, hasLength, err := lengthHeader(r, "Upload-Length")
 	if err != nil {
 		return c, badRequest("%v", err)
@@ -87,6 +92,22 @@ func (h *Handler) parseIETFCreation(r *http.Request, p protocol) (c creation, er
 	}
 	if c.meta, err = ietfMetadata(r); err != nil {
 		return c, badRequest("%v", err)
+	}
+	// tus-js-client and Uppy send their metadata as tus Upload-Metadata
+	// even when they speak the IETF draft: take what the representation
+	// headers do not say.
+	if v, ok, _ := header(r, "Upload-Metadata"); ok {
+		tm, err := parseTusMetadata(v)
+		if err != nil {
+			return c, badRequest("%v", err)
+		}
+		if c.meta.name == "" {
+			c.meta.name = tm.name
+		}
+		if c.meta.mime == "" {
+			c.meta.mime = tm.mime
+		}
+		c.meta.sha256 = tm.sha256
 	}
 	return c, nil
 }

@@ -21,10 +21,10 @@ const (
 	// kill -9 can lose of an unanswered request.
 	checkpointEvery = 250 * time.Millisecond
 	// pieceSize is the unit a body is read, stored and hashed in.
-	pieceSize = 64 << 10
+	pieceSize = 256 << 10
 	// piecesInFlight is how many pieces one request may have waiting for
 	// the hasher: reading runs that far ahead of hashing.
-	piecesInFlight = 16
+	piecesInFlight = 4
 	// storeGrace is how long storage may take to make a request's bytes
 	// durable after its client has gone.
 	storeGrace = 30 * time.Second
