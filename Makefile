@@ -6,7 +6,7 @@ TESTFLAGS ?= -race -count=1 -timeout 25m
 BENCH   ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build run test vet unit bench browser-deps interop-deps tusd soak clean
+.PHONY: all build run test vet unit bench fuzz browser-deps interop-deps tusd soak clean
 
 all: build
 
@@ -21,6 +21,14 @@ run:
 ## The browser tests need Debian's chromium (make browser-deps installs it).
 test: vet interop-deps
 	scripts/with-minio.sh $(GO) test $(TESTFLAGS) $(PKGS)
+	FUZZTIME=10s GO=$(GO) scripts/fuzz.sh
+
+## fuzz: every Go fuzz target for FUZZTIME each (make test runs them 10s each).
+## A failing input lands in <package>/testdata/fuzz/<Target>/: commit it with
+## its fix.
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 vet:
 	$(GO) vet $(PKGS)
