@@ -1,0 +1,653 @@
+package main
+
+// Uploads over HTTP (tus 1.0) against tusd, the reference tus server: the
+// same bytes go to ferry (this test binary re-executed as `ferry serve`) and
+// to tusd (a separate process, .tools/bin/tusd or $FERRY_TUSD), both on
+// 127.0.0.1, in the same benchmark iteration, the order alternating. Every
+// upload gets a freshly started server, so that its CPU time (utime+stime
+// from /proc/<pid>/stat) and peak RSS (VmHWM) are its own. The uploader is
+// Go's net/http client on one keep-alive connection with a streaming body
+// (like `curl -T`), the bytes generated from a 1 MiB random block, never a
+// whole file in memory or on the client's disk.
+//
+//	go test -run '^$' -bench 'BenchmarkTusVsTusd$' -benchtime 3x ./cmd/ferry/
+//	scripts/with-minio.sh go test -run '^$' -bench 'BenchmarkTusVsTusdS3' -benchtime 3x ./cmd/ferry/
+//	go test -run '^$' -bench 'BenchmarkTusSmallUploads' -benchtime 3x ./cmd/ferry/
+//
+// Knobs: FERRY_BENCH_TUS_SIZE (local uploads, default 1GiB),
+// FERRY_BENCH_TUS_S3_SIZE (to MinIO, default 256MiB), FERRY_BENCH_TUS_CHUNK
+// (the PATCH size of the chunked runs, default 8MiB), FERRY_BENCH_DIR (where
+// both servers store: default the system temp dir, on this VM's disk; /dev/shm
+// takes fsync out), FERRY_BENCH_SMALL_N (uploads per server per iteration,
+// default 2000), FERRY_BENCH_SMALL_CLIENTS (16), FERRY_BENCH_TUSD_ARGS (extra
+// tusd flags, space-separated), FERRY_BENCH_SERVER_CPUPROFILE (ferry servers
+// write CPU profiles to <path>.<benchmark>.<iteration>).
+//
+// The benchmarks skip when tusd is absent. Results: docs/performance.md
+// ("Uploads over HTTP (tus, IETF) vs tusd").
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
+// every Linux this runs on).
+const clockTicks = 100
+
+// tusdBinary is the tusd to compare with, or a skip.
+func tusdBinary(b *testing.B) string {
+	b.Helper()
+	bin := os.Getenv("FERRY_TUSD")
+	if bin == "" {
+		bin, _ = filepath.Abs("../../.tools/bin/tusd")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		b.Skipf("no tusd (%v): install it with `GOBIN=$PWD/.tools/bin go install github.com/tus/tusd/v2/cmd/tusd@v2.9.1` "+
+			"from the repository root, or point FERRY_TUSD at one", err)
+	}
+	return bin
+}
+
+// upServer is one server process under measurement.
+type upServer struct {
+	kind string // "ferry" or "tusd"
+	url  string // http://host:port
+	pid  int
+	kill func()
+}
+
+// startProc starts cmd (whose output goes to logPath) and waits until
+// ready(url) says it serves.
+func startProc(b *testing.B, kind, addr string, cmd *exec.Cmd, logPath string, ready func(string) bool, beforeKill func()) *upServer {
+	b.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	srv := &upServer{kind: kind, url: "http://" + addr, pid: cmd.Process.Pid}
+	srv.kill = sync.OnceFunc(func() {
+		if beforeKill != nil {
+			beforeKill()
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	})
+	b.Cleanup(srv.kill)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			logs, _ := os.ReadFile(logPath)
+			b.Fatalf("%s exited early:\n%s", kind, logs)
+		default:
+		}
+		if ready(srv.url) {
+			return srv
+		}
+		if time.Now().After(deadline) {
+			logs, _ := os.ReadFile(logPath)
+			b.Fatalf("%s never became ready:\n%s", kind, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startFerryProc runs `ferry serve args...` (the test binary); profile, if
+// not empty, is where it writes a CPU profile (see s3bench_test.go's init).
+func startFerryProc(b *testing.B, logDir, profile string, env []string, args ...string) *upServer {
+	b.Helper()
+	addr := freeAddr(b)
+	encoded, _ := json.Marshal(append([]string{"--addr", addr}, args...))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FERRY_E2E_SERVE=1", "FERRY_E2E_ARGS="+string(encoded),
+		"FERRY_BENCH_SERVER_CPUPROFILE="+profile)
+	cmd.Env = append(cmd.Env, env...)
+	var beforeKill func()
+	if profile != "" {
+		beforeKill = func() { _ = cmd.Process.Signal(syscall.SIGUSR1); time.Sleep(time.Second) }
+	}
+	return startProc(b, "ferry", addr, cmd, filepath.Join(logDir, "ferry.log"), func(u string) bool {
+		resp, err := http.Get(u + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, beforeKill)
+}
+
+// startTusdProc runs tusd on /uploads/ with args (its storage flags).
+func startTusdProc(b *testing.B, bin, logDir string, env []string, args ...string) *upServer {
+	b.Helper()
+	addr := freeAddr(b)
+	host, port, _ := net.SplitHostPort(addr)
+	targs := append([]string{"-host", host, "-port", port, "-base-path", "/uploads/"}, args...)
+	targs = append(targs, strings.Fields(os.Getenv("FERRY_BENCH_TUSD_ARGS"))...)
+	cmd := exec.Command(bin, targs...)
+	cmd.Env = append(os.Environ(), env...)
+	return startProc(b, "tusd", addr, cmd, filepath.Join(logDir, "tusd.log"), func(u string) bool {
+		req, _ := http.NewRequest(http.MethodOptions, u+"/uploads/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode < 300
+	}, nil)
+}
+
+// cpuSeconds is a process's user+system CPU time so far.
+func cpuSeconds(pid int) (float64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after "(comm)": state is field 3, utime 14, stime 15.
+	i := strings.LastIndexByte(string(raw), ')')
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad /proc/%d/stat: %q", pid, raw)
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// genSource is the file being uploaded: size bytes repeating one random
+// 1 MiB block, read from anywhere without disk or a whole copy in memory.
+type genSource struct {
+	block []byte
+	size  int64
+	sum   string // hex SHA-256 of all size bytes
+}
+
+var genSources sync.Map // size -> *genSource
+
+func newGenSource(b *testing.B, size int64) *genSource {
+	b.Helper()
+	if v, ok := genSources.Load(size); ok {
+		return v.(*genSource)
+	}
+	g := &genSource{block: make([]byte, 1<<20), size: size}
+	if _, err := rand.Read(g.block); err != nil {
+		b.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, g.reader(0, size)); err != nil {
+		b.Fatal(err)
+	}
+	g.sum = hex.EncodeToString(h.Sum(nil))
+	genSources.Store(size, g)
+	return g
+}
+
+// reader yields bytes [off, off+n) of the file.
+func (g *genSource) reader(off, n int64) io.Reader { return &genReader{g: g, pos: off, end: off + n} }
+
+type genReader struct {
+	g        *genSource
+	pos, end int64
+}
+
+func (r *genReader) Read(p []byte) (int, error) {
+	if r.pos >= r.end {
+		return 0, io.EOF
+	}
+	bl := int64(len(r.g.block))
+	k := copy(p, r.g.block[r.pos%bl:])
+	if rest := r.end - r.pos; int64(k) > rest {
+		k = int(rest)
+	}
+	r.pos += int64(k)
+	return k, nil
+}
+
+// benchHTTPClient is one uploader: conns keep-alive connections (1 for a
+// single upload), 64 KiB buffers.
+func benchHTTPClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DisableCompression: true, MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns,
+		WriteBufferSize: 64 << 10, ReadBufferSize: 64 << 10,
+	}}
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+var tusFilename = "filename " + base64.StdEncoding.EncodeToString([]byte("bench.bin"))
+
+// tusUpload uploads g through the tus server at base: a creation, then
+// PATCHes of chunk bytes (chunk <= 0: the whole file in one). It returns the
+// upload's URL.
+func tusUpload(hc *http.Client, base string, g *genSource, chunk int64) (string, error) {
+	req, _ := http.NewRequest(http.MethodPost, base+"/uploads/", nil)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", strconv.FormatInt(g.size, 10))
+	req.Header.Set("Upload-Metadata", tusFilename)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("POST: %s", resp.Status)
+	}
+	baseURL, _ := url.Parse(base)
+	locURL, err := baseURL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return "", fmt.Errorf("POST: Location %q: %v", resp.Header.Get("Location"), err)
+	}
+	loc := locURL.String()
+	for off := int64(0); off < g.size; {
+		n := g.size - off
+		if chunk > 0 && n > chunk {
+			n = chunk
+		}
+		req, _ := http.NewRequest(http.MethodPatch, loc, io.NopCloser(g.reader(off, n)))
+		req.ContentLength = n
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return loc, err
+		}
+		drain(resp)
+		if resp.StatusCode != http.StatusNoContent {
+			return loc, fmt.Errorf("PATCH at %d: %s", off, resp.Status)
+		}
+		off += n
+		if got := resp.Header.Get("Upload-Offset"); got != strconv.FormatInt(off, 10) {
+			return loc, fmt.Errorf("PATCH: Upload-Offset %s, want %d", got, off)
+		}
+	}
+	return loc, nil
+}
+
+// ferryStoredSHA256 asks ferry's API for a completed upload's digest.
+func ferryStoredSHA256(base, loc string) (string, error) {
+	id := loc[strings.LastIndexByte(loc, '/')+1:]
+	resp, err := http.Get(base + "/api/files/" + id)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var f struct {
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&f); err != nil || resp.StatusCode != 200 {
+		return "", fmt.Errorf("GET /api/files/%s: %s, %v", id, resp.Status, err)
+	}
+	return f.SHA256, nil
+}
+
+// serverRun is what one upload to one fresh server measured.
+type serverRun struct {
+	mbps, cpuPerGiB, rssMiB float64
+	// clientCPUPerGiB is the uploader's (this process's) CPU time.
+	clientCPUPerGiB float64
+	// syncedMBps counts, for tusd on local disk, the upload and then an
+	// fdatasync of its data file: tusd answers before its bytes are
+	// durable, ferry after.
+	syncedMBps float64
+}
+
+// tusScenario compares ferry and tusd on one kind of upload.
+type tusScenario struct {
+	size, chunk int64
+	// start starts a fresh server of kind ("ferry" or "tusd") storing in
+	// dir; cleanup, if not nil, deletes what one upload left at loc.
+	start   func(b *testing.B, kind, dir, profile string) *upServer
+	cleanup func(b *testing.B, srv *upServer, loc string)
+	// tusdFile, if not nil, is where tusd stored the upload at loc.
+	tusdFile func(dir, loc string) string
+}
+
+func benchDir(b *testing.B) string {
+	b.Helper()
+	dir, err := os.MkdirTemp(os.Getenv("FERRY_BENCH_DIR"), "tusbench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func (sc tusScenario) run(b *testing.B) {
+	g := newGenSource(b, sc.size)
+	root := benchDir(b)
+	profile := os.Getenv("FERRY_BENCH_SERVER_CPUPROFILE")
+	runs := map[string][]serverRun{}
+	var ratios, cpuRatios, syncedRatios, synced []float64
+
+	one := func(kind string, i int) serverRun {
+		dir, err := os.MkdirTemp(root, kind+"-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		prof := ""
+		if profile != "" && kind == "ferry" {
+			prof = fmt.Sprintf("%s.%s.%d", profile, strings.ReplaceAll(b.Name(), "/", "_"), i)
+		}
+		srv := sc.start(b, kind, dir, prof)
+		settle()
+		hc := benchHTTPClient(1)
+		defer hc.CloseIdleConnections()
+		cpu0, err := cpuSeconds(srv.pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		self0 := selfCPUSeconds()
+		b.StartTimer()
+		start := time.Now()
+		loc, err := tusUpload(hc, srv.url, g, sc.chunk)
+		d := time.Since(start)
+		b.StopTimer()
+		clientCPU := selfCPUSeconds() - self0
+		if err != nil {
+			b.Fatalf("%s: %v", kind, err)
+		}
+		cpu1, err := cpuSeconds(srv.pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		gib := float64(sc.size) / (1 << 30)
+		run := serverRun{mbps: mbps(sc.size, d), clientCPUPerGiB: clientCPU / gib}
+		if kind == "tusd" && sc.tusdFile != nil {
+			start := time.Now()
+			if err := fdatasyncFile(sc.tusdFile(dir, loc)); err != nil {
+				b.Fatal(err)
+			}
+			run.syncedMBps = mbps(sc.size, d+time.Since(start))
+		}
+		hwm, err := procStatusKiB(srv.pid, "VmHWM")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if kind == "ferry" {
+			sum, err := ferryStoredSHA256(srv.url, loc)
+			if err != nil || sum != g.sum {
+				b.Fatalf("ferry stored sha256 %q (%v), want %s", sum, err, g.sum)
+			}
+		}
+		if sc.cleanup != nil {
+			sc.cleanup(b, srv, loc)
+		}
+		srv.kill()
+		os.RemoveAll(dir)
+		run.cpuPerGiB = (cpu1 - cpu0) / gib
+		run.rssMiB = float64(hwm) / 1024
+		return run
+	}
+
+	b.ResetTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		order := []string{"ferry", "tusd"}
+		if i%2 == 1 {
+			order = []string{"tusd", "ferry"}
+		}
+		got := map[string]serverRun{}
+		for _, kind := range order {
+			got[kind] = one(kind, i)
+			runs[kind] = append(runs[kind], got[kind])
+		}
+		f, t := got["ferry"], got["tusd"]
+		ratios = append(ratios, f.mbps/t.mbps)
+		cpuRatios = append(cpuRatios, f.cpuPerGiB/t.cpuPerGiB)
+		b.Logf("iter %d: ferry %.0f MB/s %.2f CPU-s/GiB %.1f MiB | tusd %.0f MB/s %.2f CPU-s/GiB %.1f MiB | ratio %.2f, CPU %.2f (load %s)",
+			i, f.mbps, f.cpuPerGiB, f.rssMiB, t.mbps, t.cpuPerGiB, t.rssMiB, ratios[i], cpuRatios[i], loadAvg())
+		if t.syncedMBps > 0 {
+			synced = append(synced, t.syncedMBps)
+			syncedRatios = append(syncedRatios, f.mbps/t.syncedMBps)
+			b.Logf("iter %d: tusd then fdatasync of its file %.0f MB/s, ferry/that %.2f", i, t.syncedMBps, syncedRatios[len(syncedRatios)-1])
+		}
+	}
+	if len(synced) > 0 {
+		b.ReportMetric(median(synced), "tusd+sync-MB/s")
+		b.ReportMetric(median(syncedRatios), "ferry/tusd+sync")
+	}
+	for _, kind := range []string{"ferry", "tusd"} {
+		var m, c, r, cc []float64
+		for _, x := range runs[kind] {
+			m, c, r, cc = append(m, x.mbps), append(c, x.cpuPerGiB), append(r, x.rssMiB), append(cc, x.clientCPUPerGiB)
+		}
+		b.ReportMetric(median(cc), "client-CPU-s/GiB-"+kind)
+		b.ReportMetric(median(m), kind+"-MB/s")
+		b.ReportMetric(median(c), kind+"-CPU-s/GiB")
+		b.ReportMetric(median(r), kind+"-peakRSS-MiB")
+	}
+	b.ReportMetric(median(ratios), "ferry/tusd")
+	b.ReportMetric(median(cpuRatios), "ferry/tusd-CPU")
+}
+
+// loadAvg is the 1-minute load average, to print beside the figures.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(raw))[0]
+}
+
+// localScenario: ferry on local storage in dir, tusd's filestore in dir.
+func localScenario(b *testing.B, size, chunk int64) tusScenario {
+	bin := tusdBinary(b)
+	return tusScenario{size: size, chunk: chunk,
+		start: func(b *testing.B, kind, dir, profile string) *upServer {
+			if kind == "ferry" {
+				return startFerryProc(b, dir, profile, nil, "--data", filepath.Join(dir, "data"))
+			}
+			return startTusdProc(b, bin, dir, nil, "-upload-dir", filepath.Join(dir, "data"))
+		},
+		tusdFile: func(dir, loc string) string {
+			return filepath.Join(dir, "data", loc[strings.LastIndexByte(loc, '/')+1:])
+		}}
+}
+
+// selfCPUSeconds is this process's user+system CPU time so far.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// fdatasyncFile makes a file's data durable, as ferry does before it
+// answers the last PATCH.
+func fdatasyncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return syscall.Fdatasync(int(f.Fd()))
+}
+
+// BenchmarkTusVsTusd: a 1 GiB file (FERRY_BENCH_TUS_SIZE) in one PATCH and
+// in 8 MiB PATCHes (tus-js-client's usual chunking), ferry on local storage
+// against tusd's filestore, both storing in the same directory tree.
+func BenchmarkTusVsTusd(b *testing.B) {
+	size := benchEnvSize(b, "FERRY_BENCH_TUS_SIZE", 1<<30)
+	chunk := benchEnvSize(b, "FERRY_BENCH_TUS_CHUNK", 8<<20)
+	b.Run("one-patch", func(b *testing.B) { localScenario(b, size, 0).run(b) })
+	b.Run("patches", func(b *testing.B) { localScenario(b, size, chunk).run(b) })
+}
+
+// BenchmarkTusVsTusdS3: 256 MiB (FERRY_BENCH_TUS_S3_SIZE) to the MinIO of
+// scripts/with-minio.sh, ferry --storage s3 against tusd's s3store (its
+// defaults: 50 MiB preferred parts, 10 concurrent part uploads, MD5 and
+// SHA-256 of every part), in one PATCH and in 8 MiB PATCHes.
+func BenchmarkTusVsTusdS3(b *testing.B) {
+	bin := tusdBinary(b)
+	s := benchMinio(b)
+	size := benchEnvSize(b, "FERRY_BENCH_TUS_S3_SIZE", 256<<20)
+	chunk := benchEnvSize(b, "FERRY_BENCH_TUS_CHUNK", 8<<20)
+	sc := func(b *testing.B, chunk int64) tusScenario {
+		tusdBucket := s.bucket(b, "tusd-bench")
+		return tusScenario{size: size, chunk: chunk,
+			start: func(b *testing.B, kind, dir, profile string) *upServer {
+				if kind == "ferry" {
+					bucket := fmt.Sprintf("ferry-tusbench-%d", time.Now().UnixNano())
+					return startFerryProc(b, dir, profile,
+						[]string{"FERRY_S3_ACCESS_KEY=" + s.access, "FERRY_S3_SECRET_KEY=" + s.secret},
+						"--storage", "s3", "--s3-endpoint", s.endpoint, "--s3-insecure",
+						"--s3-bucket", bucket, "--s3-create-bucket")
+				}
+				return startTusdProc(b, bin, dir,
+					[]string{"AWS_ACCESS_KEY_ID=" + s.access, "AWS_SECRET_ACCESS_KEY=" + s.secret, "AWS_REGION=us-east-1"},
+					"-s3-bucket", tusdBucket, "-s3-endpoint", "http://"+s.endpoint, "-s3-disable-ssl")
+			},
+			cleanup: func(b *testing.B, srv *upServer, loc string) {
+				req, _ := http.NewRequest(http.MethodDelete, loc, nil)
+				req.Header.Set("Tus-Resumable", "1.0.0")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Logf("%s: DELETE %s: %v", srv.kind, loc, err)
+					return
+				}
+				drain(resp)
+				if resp.StatusCode != http.StatusNoContent {
+					b.Logf("%s: DELETE %s: %s", srv.kind, loc, resp.Status)
+				}
+			}}
+	}
+	b.Run("one-patch", func(b *testing.B) { sc(b, 0).run(b) })
+	b.Run("patches", func(b *testing.B) { sc(b, chunk).run(b) })
+}
+
+// BenchmarkTusSmallUploads: 4 KiB files, each one tus creation-with-upload
+// request (POST with the whole body), from 16 parallel clients on their own
+// keep-alive connections; uploads per second and server CPU per upload,
+// ferry on local storage against tusd's filestore.
+func BenchmarkTusSmallUploads(b *testing.B) {
+	bin := tusdBinary(b)
+	total := int(benchEnvSize(b, "FERRY_BENCH_SMALL_N", 2000))
+	clients := int(benchEnvSize(b, "FERRY_BENCH_SMALL_CLIENTS", 16))
+	const size = 4 << 10
+	body := make([]byte, size)
+	if _, err := rand.Read(body); err != nil {
+		b.Fatal(err)
+	}
+	root := benchDir(b)
+	rates := map[string][]float64{}
+	cpus := map[string][]float64{}
+	var ratios []float64
+
+	profile := os.Getenv("FERRY_BENCH_SERVER_CPUPROFILE")
+	one := func(kind string, i int) (rate, cpuMs float64) {
+		dir, err := os.MkdirTemp(root, kind+"-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var srv *upServer
+		if kind == "ferry" {
+			prof := ""
+			if profile != "" {
+				prof = fmt.Sprintf("%s.%s.%d", profile, b.Name(), i)
+			}
+			srv = startFerryProc(b, dir, prof, nil, "--data", filepath.Join(dir, "data"))
+		} else {
+			srv = startTusdProc(b, bin, dir, nil, "-upload-dir", filepath.Join(dir, "data"))
+		}
+		settle()
+		hc := benchHTTPClient(clients)
+		defer hc.CloseIdleConnections()
+		var next atomic.Int64
+		errs := make(chan error, clients)
+		cpu0, _ := cpuSeconds(srv.pid)
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				for next.Add(1) <= int64(total) {
+					req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.url+"/uploads/", bytes.NewReader(body))
+					req.Header.Set("Tus-Resumable", "1.0.0")
+					req.Header.Set("Upload-Length", strconv.Itoa(size))
+					req.Header.Set("Upload-Metadata", tusFilename)
+					req.Header.Set("Content-Type", "application/offset+octet-stream")
+					resp, err := hc.Do(req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					drain(resp)
+					if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-Offset") != strconv.Itoa(size) {
+						errs <- fmt.Errorf("%s: POST: %s, Upload-Offset %q", kind, resp.Status, resp.Header.Get("Upload-Offset"))
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		d := time.Since(start)
+		b.StopTimer()
+		cpu1, _ := cpuSeconds(srv.pid)
+		srv.kill()
+		os.RemoveAll(dir)
+		select {
+		case err := <-errs:
+			b.Fatal(err)
+		default:
+		}
+		return float64(total) / d.Seconds(), (cpu1 - cpu0) * 1000 / float64(total)
+	}
+
+	b.ResetTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		order := []string{"ferry", "tusd"}
+		if i%2 == 1 {
+			order = []string{"tusd", "ferry"}
+		}
+		got := map[string]float64{}
+		for _, kind := range order {
+			r, c := one(kind, i)
+			got[kind] = r
+			rates[kind] = append(rates[kind], r)
+			cpus[kind] = append(cpus[kind], c)
+			b.Logf("iter %d: %s %.0f uploads/s, %.2f CPU-ms per upload (load %s)", i, kind, r, c, loadAvg())
+		}
+		ratios = append(ratios, got["ferry"]/got["tusd"])
+	}
+	for _, kind := range []string{"ferry", "tusd"} {
+		b.ReportMetric(median(rates[kind]), kind+"-uploads/s")
+		b.ReportMetric(median(cpus[kind]), kind+"-CPU-ms/upload")
+	}
+	b.ReportMetric(median(ratios), "ferry/tusd")
+}
