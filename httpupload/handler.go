@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferryhq/ferry/internal/httperr"
@@ -84,7 +83,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.NewID == nil {
-		cfg.NewID = newUUIDv7
+		cfg.NewID = storage.NewID
 	}
 	allowed, err := checkpoint.ParseTypes(cfg.AllowedTypes)
 	if err != nil {
@@ -110,14 +109,6 @@ func New(cfg Config) (*Handler, error) {
 		h.minCheckpoint = max(h.minCheckpoint, hinter.CheckpointInterval())
 	}
 	return h, nil
-}
-
-func newUUIDv7() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return ""
-	}
-	return id.String()
 }
 
 // Stamp sets on h the headers that every answer to r carries in r's

@@ -7,6 +7,8 @@ import (
 	"io"
 	"regexp"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Sentinel errors. Backends translate their native errors into these at their
@@ -49,6 +51,17 @@ var (
 )
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// NewID returns a new upload id: a UUID v7 (time-ordered), lower case. It
+// returns "" if the system's random source fails; callers refuse the upload
+// then (an empty id is not ValidID).
+func NewID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return ""
+	}
+	return id.String()
+}
 
 // ValidID reports whether id is a canonical lower-case UUID of version 4 or 7,
 // the only ids the contract allows. Backends call it before touching any

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -131,7 +130,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.NewID == nil {
-		cfg.NewID = newUUIDv7
+		cfg.NewID = storage.NewID
 	}
 	allowed, err := checkpoint.ParseTypes(cfg.AllowedTypes)
 	if err != nil {
@@ -172,16 +171,6 @@ func NewHandler(cfg Config) (*Handler, error) {
 		CheckOrigin: cfg.CheckOrigin,
 	}
 	return h, nil
-}
-
-// newUUIDv7 is the default id source. It returns "" if the system's random
-// source fails; the session then refuses the start with storage_error.
-func newUUIDv7() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return ""
-	}
-	return id.String()
 }
 
 // ServeHTTP upgrades the request to a WebSocket and runs its session until the

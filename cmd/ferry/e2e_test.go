@@ -63,9 +63,23 @@ type instance struct {
 func startInstance(t *testing.T, args ...string) *instance {
 	t.Helper()
 	addr := freeAddr(t)
+	in := launch(t, addr, ferryCommand(addr, args))
+	waitHealthy(t, in.url, in.done, in.logs)
+	return in
+}
+
+// ferryCommand is the test binary re-run as `ferry serve --addr addr args...`.
+func ferryCommand(addr string, args []string) *exec.Cmd {
 	encoded, _ := json.Marshal(append([]string{"--addr", addr}, args...))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "FERRY_E2E_SERVE=1", "FERRY_E2E_ARGS="+string(encoded))
+	return cmd
+}
+
+// launch starts cmd, a server listening on addr, with its output kept for
+// the test's log; it is killed (kill -9) when the test ends.
+func launch(t *testing.T, addr string, cmd *exec.Cmd) *instance {
+	t.Helper()
 	in := &instance{url: "http://" + addr, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = in.logs, in.logs
 	if err := cmd.Start(); err != nil {
@@ -75,10 +89,9 @@ func startInstance(t *testing.T, args ...string) *instance {
 	t.Cleanup(func() {
 		in.kill()
 		if t.Failed() {
-			t.Logf("logs of %s:\n%s", in.url, in.logs.String())
+			t.Logf("logs of %s (pid %d):\n%s", in.url, cmd.Process.Pid, in.logs.String())
 		}
 	})
-	waitHealthy(t, in.url, in.done, in.logs)
 	return in
 }
 

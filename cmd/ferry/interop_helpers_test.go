@@ -60,31 +60,13 @@ func needInterop(t *testing.T) string {
 // allowed origin, so the tests show what tusd does with the same clients.
 func startInstanceAt(t *testing.T, addr string, args ...string) *instance {
 	t.Helper()
-	var cmd *exec.Cmd
 	if againstTusd() {
-		cmd = tusdCommand(t, addr, args)
-	} else {
-		encoded, _ := json.Marshal(append([]string{"--addr", addr}, args...))
-		cmd = exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "FERRY_E2E_SERVE=1", "FERRY_E2E_ARGS="+string(encoded))
-	}
-	in := &instance{url: "http://" + addr, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = in.logs, in.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(in.done) }()
-	t.Cleanup(func() {
-		in.kill()
-		if t.Failed() {
-			t.Logf("logs of %s (pid %d):\n%s", in.url, cmd.Process.Pid, in.logs.String())
-		}
-	})
-	if againstTusd() {
+		in := launch(t, addr, tusdCommand(t, addr, args))
 		waitTusd(t, in)
-	} else {
-		waitHealthy(t, in.url, in.done, in.logs)
+		return in
 	}
+	in := launch(t, addr, ferryCommand(addr, args))
+	waitHealthy(t, in.url, in.done, in.logs)
 	return in
 }
 
