@@ -1,14 +1,12 @@
 package download
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
@@ -19,10 +17,6 @@ const (
 	defaultLimit = 100
 	maxLimit     = 1000
 )
-
-// healthTimeout bounds the storage check of GET /healthz, so that a store
-// that hangs makes the check fail rather than pile up requests.
-const healthTimeout = 5 * time.Second
 
 // FileJSON is the metadata of a file or an upload as the API sends it. Times
 // are RFC 3339 in UTC.
@@ -72,81 +66,71 @@ type ListJSON struct {
 // 1000 (asking for "everything" is not an error, the client pages on with
 // next); anything but a whole number >= 1 is an httperr.BadRequest, as is a
 // cursor in ?after= that storage rejects (storage.ErrInvalid or
-// storage.ErrNotFound from List). Other storage errors are returned wrapped.
-func (h *Handler) ListFiles(c echo.Context) error {
+// storage.ErrNotFound from List). Other storage errors are answered wrapped,
+// all through httperr.Write.
+func (h *Handler) ListFiles(w http.ResponseWriter, r *http.Request) {
+	page, err := h.listFiles(r)
+	if err != nil {
+		httperr.Write(w, r, err, h.log)
+		return
+	}
+	writeJSON(w, page)
+}
+
+func (h *Handler) listFiles(r *http.Request) (ListJSON, error) {
+	q := r.URL.Query()
 	limit := defaultLimit
-	if s := c.QueryParam("limit"); s != "" {
+	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return httperr.BadRequest("limit %q is not a whole number >= 1", s)
+			return ListJSON{}, httperr.BadRequest("limit %q is not a whole number >= 1", s)
 		}
 		limit = min(n, maxLimit)
 	}
-	after := c.QueryParam("after")
-	page, err := h.backend.List(c.Request().Context(), after, limit)
+	after := q.Get("after")
+	page, err := h.backend.List(r.Context(), after, limit)
 	switch {
 	case err == nil:
 	case after != "" && (errors.Is(err, storage.ErrInvalid) || errors.Is(err, storage.ErrNotFound)):
 		e := httperr.BadRequest("cursor %q is not valid", after)
 		e.Err = err
-		return e
+		return ListJSON{}, e
 	default:
-		return fmt.Errorf("download: list after %q: %w", after, err)
+		return ListJSON{}, fmt.Errorf("download: list after %q: %w", after, err)
 	}
 	out := ListJSON{Files: make([]FileJSON, 0, len(page.Files)), Next: page.Next}
 	for _, info := range page.Files {
 		out.Files = append(out.Files, NewFileJSON(info))
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
-// FileInfo serves GET /api/files/:id: the metadata of a file or of an upload
-// still in progress. storage.ErrNotFound for an id that is not a canonical
-// UUID or is unknown.
-func (h *Handler) FileInfo(c echo.Context) error {
-	id := c.Param("id")
+// FileInfo serves GET /api/files/{id}: the metadata of a file or of an
+// upload still in progress. The id is r.PathValue("id"); one that is not a
+// canonical UUID or is unknown answers storage.ErrNotFound's 404 through
+// httperr.Write, as do other storage errors theirs.
+func (h *Handler) FileInfo(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	if !storage.ValidID(id) {
-		return fmt.Errorf("download: id %q: %w", id, storage.ErrNotFound)
+		httperr.Write(w, r, fmt.Errorf("download: id %q: %w", id, storage.ErrNotFound), h.log)
+		return
 	}
-	info, err := h.backend.Stat(c.Request().Context(), id)
+	info, err := h.backend.Stat(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("download: stat %s: %w", id, err)
+		httperr.Write(w, r, fmt.Errorf("download: stat %s: %w", id, err), h.log)
+		return
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, NewFileJSON(info))
+	writeJSON(w, NewFileJSON(info))
 }
 
-// DeleteFile serves DELETE /api/files/:id: removes a file or an incomplete
-// upload and answers 204. storage.ErrNotFound for an id that is not a
-// canonical UUID or that there is nothing to delete for.
-func (h *Handler) DeleteFile(c echo.Context) error {
-	id := c.Param("id")
-	if !storage.ValidID(id) {
-		return fmt.Errorf("download: id %q: %w", id, storage.ErrNotFound)
-	}
-	if err := h.backend.Delete(c.Request().Context(), id); err != nil {
-		return fmt.Errorf("download: delete %s: %w", id, err)
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// Health serves GET /healthz: 200 {"status":"ok"} when storage answers within
-// 5s: its Ping if it implements storage.Pinger, else a one-file List. When
-// it does not, it returns httperr.ErrUnavailable's 503 wrapping the cause.
-func (h *Handler) Health(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), healthTimeout)
-	defer cancel()
-	var err error
-	if p, ok := h.backend.(storage.Pinger); ok {
-		err = p.Ping(ctx)
-	} else {
-		_, err = h.backend.List(ctx, "", 1)
-	}
-	if err != nil {
-		return &httperr.Error{Status: httperr.ErrUnavailable.Status, Code: httperr.ErrUnavailable.Code,
-			Message: "storage does not answer", Err: err}
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+// writeJSON answers 200 with v as JSON, not to be cached: the file list and
+// an upload's offset change.
+func writeJSON(w http.ResponseWriter, v any) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	// Encoding cannot fail for the API's types; a write error means the
+	// client left.
+	_ = json.NewEncoder(w).Encode(v)
 }

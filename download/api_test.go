@@ -2,7 +2,6 @@ package download_test
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -160,56 +159,6 @@ func wantFields(t *testing.T, got, want map[string]any, times ...string) {
 		if _, err := time.Parse(time.RFC3339, s); err != nil {
 			t.Errorf("%s = %#v, not RFC 3339", k, got[k])
 		}
-	}
-}
-
-// TestDeleteFile deletes a file and an upload in progress.
-func TestDeleteFile(t *testing.T) {
-	env := newEnv(t, nil)
-	file := put(t, env.store, storage.Meta{Name: "x"}, []byte("x"))
-	w := startUpload(t, env.store, storage.Meta{Name: "y", Size: 10}, []byte("1"))
-	for _, id := range []string{file.ID, w.ID()} {
-		resp, body := do(t, http.MethodDelete, env.srv.URL+"/api/files/"+id, nil)
-		if resp.StatusCode != http.StatusNoContent || len(body) != 0 {
-			t.Fatalf("DELETE: status %d body %q, want 204", resp.StatusCode, body)
-		}
-		resp, body = do(t, http.MethodDelete, env.srv.URL+"/api/files/"+id, nil)
-		wantError(t, resp, body, http.StatusNotFound, "not_found")
-		resp, body = do(t, http.MethodGet, env.srv.URL+"/api/files/"+id, nil)
-		wantError(t, resp, body, http.StatusNotFound, "not_found")
-		if _, err := env.store.Stat(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("after DELETE, Stat: %v", err)
-		}
-	}
-	resp, body := do(t, http.MethodGet, env.srv.URL+"/files/"+file.ID, nil)
-	wantError(t, resp, body, http.StatusNotFound, "not_found")
-}
-
-// TestHealth checks /healthz against stores that answer and stores that do
-// not, with and without storage.Pinger.
-func TestHealth(t *testing.T) {
-	tests := []struct {
-		name string
-		wrap func(storage.Backend) storage.Backend
-		ok   bool
-	}{
-		{"local", nil, true},
-		{"ping fails", func(b storage.Backend) storage.Backend { return pinger{b, errors.New("down")} }, false},
-		{"no Pinger, List answers", func(b storage.Backend) storage.Backend { return objectStore{b} }, true},
-		{"no Pinger, List fails", func(b storage.Backend) storage.Backend { return brokenList{b} }, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := newEnv(t, tt.wrap)
-			resp, body := do(t, http.MethodGet, env.srv.URL+"/healthz", nil)
-			if !tt.ok {
-				wantError(t, resp, body, http.StatusServiceUnavailable, "unavailable")
-				return
-			}
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d, want 200 (%s)", resp.StatusCode, body)
-			}
-		})
 	}
 }
 

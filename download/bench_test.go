@@ -26,10 +26,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/download"
-	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 )
@@ -85,10 +83,7 @@ func newBenchSetup(b *testing.B, size int64) *benchSetup {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := echo.New()
-	e.HTTPErrorHandler = httperr.Handler(logger)
-	e.GET("/files/:id", dh.File)
-	ferry := httptest.NewServer(e)
+	ferry := httptest.NewServer(routes(dh, logger))
 	b.Cleanup(ferry.Close)
 	// The local backend keeps a file's bytes in <dir>/<id>.data.
 	path := filepath.Join(store.Dir(), id+".data")

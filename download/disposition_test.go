@@ -123,7 +123,7 @@ func TestShowsInline(t *testing.T) {
 			if got := showsInline(tt.ctype, inlinePolicy{active: true}); got != tt.wantActive {
 				t.Errorf("showsInline(%q, active) = %v, want %v", tt.ctype, got, tt.wantActive)
 			}
-			// PDF alone (the server's default, PROTOCOL.md §2) changes PDF only.
+			// PDF alone (the server's default, docs/protocol.md §2) changes PDF only.
 			wantPDF := tt.want || strings.EqualFold(tt.ctype, "application/pdf")
 			if got := showsInline(tt.ctype, inlinePolicy{pdf: true}); got != wantPDF {
 				t.Errorf("showsInline(%q, pdf) = %v, want %v", tt.ctype, got, wantPDF)

@@ -1,8 +1,11 @@
-// Package download is the read side of ferry over HTTP (PROTOCOL.md §2):
-// GET and HEAD /files/<id>, GET /files/<id>?follow=1, the file API under
-// /api/files and GET /healthz. Its handlers are echo handlers that return
-// errors (storage's sentinels, *httperr.Error) and leave the answer to
-// httperr.Handler, so every error has the one JSON shape.
+// Package download is the read side of ferry over HTTP (docs/protocol.md
+// §2): GET and HEAD /files/<id>, GET /files/<id>?follow=1, and the reads of
+// the file API, GET /api/files and GET /api/files/<id>. Its handlers are
+// plain http.HandlerFuncs, like upload's and httpupload's, so it knows
+// nothing of the router: the id is r.PathValue("id"), which http.ServeMux
+// sets for "/files/{id}" and web sets from its echo route. Every error is
+// answered by httperr.Write, so it has the one JSON shape. Deleting a file
+// and the health check are web's (they are not reads of a file).
 //
 // # Downloads
 //

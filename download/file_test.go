@@ -255,7 +255,8 @@ func TestFileHeaders(t *testing.T) {
 // sniffed type is the same for GET, HEAD, a range and the parts of a
 // multipart answer.
 func TestFileContentType(t *testing.T) {
-	env := newEnv(t, nil)
+	raw := &rawMeta{}
+	env := newEnv(t, func(b storage.Backend) storage.Backend { raw.Backend = b; return raw })
 	html := []byte("<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n")
 	// What passes an image/* filter: PNG's magic, then a page.
 	pngHTML := append([]byte("\x89PNG\r\n\x1a\n"), html...)
@@ -294,7 +295,15 @@ func TestFileContentType(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"|"+tt.mime, func(t *testing.T) {
-			info := put(t, env.store, storage.Meta{Name: tt.name, MIME: tt.mime}, tt.data)
+			meta := storage.Meta{Name: tt.name, MIME: tt.mime}
+			var info storage.Info
+			if meta.Validate() == nil {
+				info = put(t, env.store, meta, tt.data)
+			} else {
+				// A type storage refuses, as a record written earlier or
+				// elsewhere might hold it.
+				info = raw.put(t, meta, tt.data)
+			}
 			url := env.srv.URL + "/files/" + info.ID
 			resp, body := do(t, http.MethodGet, url, nil)
 			wantWhole(t, resp, body, tt.data)

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 )
@@ -42,7 +40,7 @@ var errStreamEnded = errors.New("follow ended before the file was complete")
 // Config.FollowIdle or outlived its expiry.
 var errStalled = errors.New("the upload made no progress")
 
-// follow serves GET /files/:id?follow=1: 200 with no Content-Length (so
+// follow serves GET /files/{id}?follow=1: 200 with no Content-Length (so
 // HTTP/1.1 chunks it), the upload's durable bytes as they appear, then the
 // rest once it completes. The stream ends cleanly only when every byte of
 // the completed file has been sent; on any other end (the upload deleted,
@@ -52,8 +50,7 @@ var errStalled = errors.New("the upload made no progress")
 // when the request arrives, and a 503 too_many_followers *httperr.Error when
 // the upload or the server already has as many followers as the Config
 // allows, both before any header is written.
-func (h *Handler) follow(c echo.Context, id string) error {
-	req := c.Request()
+func (h *Handler) follow(w http.ResponseWriter, req *http.Request, id string) error {
 	ctx := req.Context()
 	info, err := h.backend.Stat(ctx, id)
 	if err != nil {
@@ -65,7 +62,6 @@ func (h *Handler) follow(c echo.Context, id string) error {
 			Header:  http.Header{"Retry-After": {strconv.Itoa(int(followRetryAfter / time.Second))}}}
 	}
 	defer h.followers.release(id)
-	w := c.Response()
 	hdr := w.Header()
 	// The type cannot be sniffed from bytes that have not arrived yet, and
 	// the name's extension is not evidence of anything.
@@ -73,7 +69,7 @@ func (h *Handler) follow(c echo.Context, id string) error {
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
-	attach := !showsInline(ctype, h.inline) || forcedAttachment(c)
+	attach := !showsInline(ctype, h.inline) || queryFlag(req, "download")
 	hdr.Set("Content-Type", ctype)
 	hdr.Set("Content-Disposition", contentDisposition(attach, info.Meta.Name, id))
 	hdr.Set("Content-Security-Policy", "sandbox")

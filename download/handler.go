@@ -12,10 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // defaultFollowPoll is how often a ?follow=1 download asks storage for new
@@ -43,8 +42,8 @@ type Config struct {
 	// document is never rendered on the server's origin unasked.
 	InlineActive bool
 	// InlinePDF serves PDF inline (under the same sandbox) even when
-	// InlineActive is false, as PROTOCOL.md §2 lists PDF among the types
-	// shown inline. ferry serve sets it unless --attach-pdf is given.
+	// InlineActive is false, as docs/protocol.md §2 lists PDF among the
+	// types shown inline. ferry serve sets it unless --attach-pdf is given.
 	InlinePDF bool
 	// MaxFollowersPerUpload caps the ?follow=1 downloads of one upload at
 	// once; one more answers 503 too_many_followers with Retry-After. 0 means
@@ -60,10 +59,10 @@ type Config struct {
 	FollowIdle time.Duration
 }
 
-// Handler serves the read side of the wire contract (PROTOCOL.md §2):
-// downloads, the file API and the health check. It is safe for concurrent
-// use; the only state it keeps between requests is the count of follow
-// streams.
+// Handler serves the read side of the wire contract (docs/protocol.md §2):
+// downloads and the file API's reads, as http.HandlerFuncs. It is safe for
+// concurrent use; the only state it keeps between requests is the count of
+// follow streams.
 type Handler struct {
 	backend storage.Backend
 	// partial is the backend's PartialOpener, nil when it cannot read an
@@ -117,21 +116,30 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// File serves GET and HEAD /files/:id: the bytes of a completed file, with
-// ranges and conditional requests as PROTOCOL.md §2 says, or with ?follow=1
-// an upload streamed as it arrives (see doc.go). It returns
+// File serves GET and HEAD /files/{id}: the bytes of a completed file, with
+// ranges and conditional requests as docs/protocol.md §2 says, or with
+// ?follow=1 an upload streamed as it arrives (see doc.go). The id is
+// r.PathValue("id"). Failures are answered by httperr.Write:
 // storage.ErrNotFound for an id that is not a canonical UUID (without asking
-// storage), an unknown id or an incomplete upload; a 416 or 412 as an
-// *httperr.Error; any other storage error wrapped.
-func (h *Handler) File(c echo.Context) error {
-	id := c.Param("id")
+// storage), an unknown id or an incomplete upload; 416 or 412 as an
+// *httperr.Error; any other storage error wrapped. A read that fails once
+// the body has begun cuts it short and is logged.
+func (h *Handler) File(w http.ResponseWriter, r *http.Request) {
+	if err := h.file(w, r); err != nil {
+		httperr.Write(w, r, err, h.log)
+	}
+}
+
+// file does File's work. It returns the error to answer with while nothing
+// has been written, and nil once the response has begun.
+func (h *Handler) file(w http.ResponseWriter, req *http.Request) error {
+	id := req.PathValue("id")
 	if !storage.ValidID(id) {
 		return fmt.Errorf("download: id %q: %w", id, storage.ErrNotFound)
 	}
-	if flagSet(c.QueryParam("follow"), c.QueryParams().Has("follow")) {
-		return h.follow(c, id)
+	if queryFlag(req, "follow") {
+		return h.follow(w, req, id)
 	}
-	req := c.Request()
 	obj, err := h.backend.Open(req.Context(), id)
 	if err != nil {
 		return fmt.Errorf("download: open %s: %w", id, err)
@@ -140,13 +148,13 @@ func (h *Handler) File(c echo.Context) error {
 	info := obj.Info()
 	size := info.Meta.Size
 	body := &readRecorder{r: obj}
-	rw := &errorCatcher{ResponseWriter: c.Response(), bufs: &h.bufs}
-	if ctype := h.setFileHeaders(c, info); ctype == "" {
+	rw := &errorCatcher{ResponseWriter: w, bufs: &h.bufs}
+	if ctype := h.setFileHeaders(w.Header(), req, info); ctype == "" {
 		body.sniffing = true
 		// ServeContent will sniff the type from the first bytes, and only
 		// once the preconditions passed; the disposition follows the type
 		// it finds, set just before the status goes out.
-		attach := forcedAttachment(c)
+		attach := queryFlag(req, "download")
 		rw.beforeHeader = func() {
 			sniffed := http.DetectContentType(body.sniffed())
 			rw.Header().Set("Content-Disposition", contentDisposition(attach || !showsInline(sniffed, h.inline), info.Meta.Name, info.ID))
@@ -172,18 +180,30 @@ func (h *Handler) File(c echo.Context) error {
 	}
 	if err := body.err(); err != nil && req.Context().Err() == nil {
 		// Headers and part of the body are out: the client sees a short
-		// body; the error is only logged.
-		return fmt.Errorf("download: read %s: %w", id, err)
+		// body, and nothing can be answered any more.
+		h.logCommitted(req, fmt.Errorf("download: read %s: %w", id, err))
 	}
 	return nil
 }
 
-// setFileHeaders sets what http.ServeContent reads from the response (the
-// validator and the type) and the headers it does not know about. It
+// logCommitted logs a failure that came after the status went out, as
+// httperr logs one it answers: an error for what would be a 5xx, a debug
+// line for the rest (a file deleted under its reader).
+func (h *Handler) logCommitted(req *http.Request, err error) {
+	status, _ := httperr.Classify(err)
+	level := slog.LevelError
+	if status < http.StatusInternalServerError {
+		level = slog.LevelDebug
+	}
+	h.log.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path,
+		"status", status, "committed", true, "err", err)
+}
+
+// setFileHeaders sets in hdr what http.ServeContent reads from the response
+// (the validator and the type) and the headers it does not know about. It
 // returns the type it set; when that is "" the content's type is unknown and
 // Content-Disposition is left for the caller to set once it is sniffed.
-func (h *Handler) setFileHeaders(c echo.Context, info storage.Info) string {
-	hdr := c.Response().Header()
+func (h *Handler) setFileHeaders(hdr http.Header, req *http.Request, info storage.Info) string {
 	hdr.Set("Etag", etag(info))
 	hdr.Set("Content-Security-Policy", "sandbox")
 	ctype := declaredType(info.Meta.MIME)
@@ -191,14 +211,8 @@ func (h *Handler) setFileHeaders(c echo.Context, info storage.Info) string {
 		return ""
 	}
 	hdr.Set("Content-Type", ctype)
-	hdr.Set("Content-Disposition", contentDisposition(forcedAttachment(c) || !showsInline(ctype, h.inline), info.Meta.Name, info.ID))
+	hdr.Set("Content-Disposition", contentDisposition(queryFlag(req, "download") || !showsInline(ctype, h.inline), info.Meta.Name, info.ID))
 	return ctype
-}
-
-// forcedAttachment reports whether the request asks for an attachment
-// whatever the type (?download=1).
-func forcedAttachment(c echo.Context) bool {
-	return flagSet(c.QueryParam("download"), c.QueryParams().Has("download"))
 }
 
 // guardRange returns a copy of req whose Range header http.ServeContent
@@ -237,26 +251,21 @@ func badIfRange(values []string) bool {
 
 // etag is the file's strong entity tag: its SHA-256, which names exactly
 // these bytes. A backend that did not record the digest still gets a strong
-// tag, from the id, because a completed file never changes.
+// tag, from the id, because a completed file never changes. A digest that
+// is not storage.ValidSHA256 is not used: only that form is safe between
+// quotes in a header.
 func etag(info storage.Info) string {
-	if isHexDigest(info.SHA256) {
+	if storage.ValidSHA256(info.SHA256) {
 		return `"` + info.SHA256 + `"`
 	}
 	return `"` + info.ID + `"`
 }
 
-// isHexDigest reports whether s is a lower-case hex SHA-256 digest (and so
-// safe to put between quotes in a header).
-func isHexDigest(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if (s[i] < '0' || s[i] > '9') && (s[i] < 'a' || s[i] > 'f') {
-			return false
-		}
-	}
-	return true
+// queryFlag reports whether the query flag name (?download=1, ?follow=1) is
+// on.
+func queryFlag(req *http.Request, name string) bool {
+	q := req.URL.Query()
+	return flagSet(q.Get(name), q.Has(name))
 }
 
 // flagSet reports whether a query flag such as ?download=1 is on: present
@@ -323,21 +332,18 @@ type readRecorder struct {
 	readErr error
 	// With sniffing set, head holds the bytes read before the first Seek:
 	// what ServeContent sniffs the type from when none is set (at most
-	// sniffLen of them). Files with a known type skip this.
+	// checkpoint.SniffLen of them). Files with a known type skip this.
 	sniffing bool
 	head     []byte
 	seeked   bool
 }
 
-// sniffLen is how many bytes http.DetectContentType considers.
-const sniffLen = 512
-
 func (r *readRecorder) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	if r.sniffing {
 		r.mu.Lock()
-		if !r.seeked && len(r.head) < sniffLen {
-			r.head = append(r.head, p[:min(n, sniffLen-len(r.head))]...)
+		if !r.seeked && len(r.head) < checkpoint.SniffLen {
+			r.head = append(r.head, p[:min(n, checkpoint.SniffLen-len(r.head))]...)
 		}
 		r.mu.Unlock()
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 
 	"github.com/ferryhq/ferry/download"
 	"github.com/ferryhq/ferry/internal/httperr"
@@ -83,18 +82,39 @@ func newServerConfig(t *testing.T, cfg download.Config, opts ...func(*download.H
 	for _, opt := range opts {
 		opt(h)
 	}
-	e := echo.New()
-	e.HideBanner = true
-	e.HTTPErrorHandler = httperr.Handler(logger)
-	e.GET("/files/:id", h.File)
-	e.HEAD("/files/:id", h.File)
-	e.GET("/api/files", h.ListFiles)
-	e.GET("/api/files/:id", h.FileInfo)
-	e.DELETE("/api/files/:id", h.DeleteFile)
-	e.GET("/healthz", h.Health)
-	srv := httptest.NewServer(e)
+	srv := httptest.NewServer(routes(h, logger))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// routes serves h's handlers the way web's router does: GET and HEAD
+// /files/{id}, GET /api/files and GET /api/files/{id}, where the id is one
+// segment of the path as it came (escapes left in, like echo's :id) handed
+// over as r.PathValue("id"); any other request is the JSON 404. Unlike
+// http.ServeMux it neither cleans nor unescapes the path, so hostile ids
+// reach the handler as web passes them.
+func routes(h *download.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		get, head := r.Method == http.MethodGet, r.Method == http.MethodHead
+		file, isFile := strings.CutPrefix(path, "/files/")
+		info, isInfo := strings.CutPrefix(path, "/api/files/")
+		switch {
+		case isFile && (get || head) && !strings.Contains(file, "/"):
+			r.SetPathValue("id", file)
+			h.File(w, r)
+		case path == "/api/files" && get:
+			h.ListFiles(w, r)
+		case isInfo && get && !strings.Contains(info, "/"):
+			r.SetPathValue("id", info)
+			h.FileInfo(w, r)
+		default:
+			httperr.Write(w, r, httperr.ErrNotFound, logger)
+		}
+	})
 }
 
 // put stores data as a completed file and returns its Info.

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// maxRanges is the most ranges one request may ask for (PROTOCOL.md §2). More
-// is a cheap way to make the server write many tiny multipart parts, so the
-// whole Range is ignored, as RFC 9110 §14.2 allows.
+// maxRanges is the most ranges one request may ask for (docs/protocol.md
+// §2). More is a cheap way to make the server write many tiny multipart
+// parts, so the whole Range is ignored, as RFC 9110 §14.2 allows.
 const maxRanges = 32
 
 // byteRange is one satisfiable range: length bytes from start.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"testing"
 
 	"github.com/ferryhq/ferry/storage"
 )
@@ -108,19 +109,60 @@ func (b failingReads) Open(ctx context.Context, id string) (storage.Object, erro
 	return &failingObject{Object: obj, n: b.n}, nil
 }
 
-// pinger is a backend whose Ping answers err.
-type pinger struct {
+// rawMeta reports the name and type it was given for the files it names,
+// in place of theirs: values storage.Meta.Validate refuses (a name over
+// storage.MaxNameBytes, a type that is not a media type), as a record
+// written before that check, or by another implementation, might hold.
+type rawMeta struct {
 	storage.Backend
-	err error
+
+	mu    sync.Mutex
+	metas map[string]storage.Meta // id -> the Name and MIME to report
 }
 
-func (p pinger) Ping(context.Context) error { return p.err }
-
-// brokenList is a backend without Ping whose List fails.
-type brokenList struct{ storage.Backend }
-
-func (brokenList) List(context.Context, string, int) (storage.ListPage, error) {
-	return storage.ListPage{}, errors.New("store unreachable")
+// put stores data as a completed file under placeholders that storage
+// accepts, and has the file report meta's Name and MIME from then on.
+func (b *rawMeta) put(t *testing.T, meta storage.Meta, data []byte) storage.Info {
+	t.Helper()
+	info := put(t, b.Backend, storage.Meta{Name: "placeholder"}, data)
+	b.mu.Lock()
+	if b.metas == nil {
+		b.metas = make(map[string]storage.Meta)
+	}
+	b.metas[info.ID] = meta
+	b.mu.Unlock()
+	return b.report(info)
 }
+
+// report returns info with the Name and MIME set for its id, if any.
+func (b *rawMeta) report(info storage.Info) storage.Info {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m, ok := b.metas[info.ID]; ok {
+		info.Meta.Name, info.Meta.MIME = m.Name, m.MIME
+	}
+	return info
+}
+
+func (b *rawMeta) Stat(ctx context.Context, id string) (storage.Info, error) {
+	info, err := b.Backend.Stat(ctx, id)
+	return b.report(info), err
+}
+
+func (b *rawMeta) Open(ctx context.Context, id string) (storage.Object, error) {
+	obj, err := b.Backend.Open(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return rawObject{Object: obj, b: b}, nil
+}
+
+// rawObject is an Object whose Info is reported through its rawMeta.
+type rawObject struct {
+	storage.Object
+	b *rawMeta
+}
+
+func (o rawObject) Info() storage.Info { return o.b.report(o.Object.Info()) }
 
 var _ io.ReadSeeker = panicObject{}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
-	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // creation is what a POST asks for, whichever protocol it speaks.
@@ -126,14 +125,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p protocol) err
 		return badRequest("%v", err)
 	}
 	if c.meta.mime != "" {
-		if _, ok := checkpoint.MediaType(c.meta.mime); !ok {
+		if _, ok := storage.MediaType(c.meta.mime); !ok {
 			return badRequest("the file type %q is not a media type", c.meta.mime)
 		}
 		if !h.allowed.Allows(c.meta.mime) {
 			return errForbiddenType(c.meta.mime)
 		}
 	}
-	if c.meta.sha256 != "" && !isHex64(c.meta.sha256) {
+	if c.meta.sha256 != "" && !storage.ValidSHA256(c.meta.sha256) { // lowered by parseTusMetadata
 		return badRequest("the sha256 in Upload-Metadata must be 64 hex digits")
 	}
 	if c.size >= 0 && r.ContentLength > c.size {

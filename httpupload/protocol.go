@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferryhq/ferry/storage"
-	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // TusVersion is the only tus protocol version served.
@@ -225,7 +224,7 @@ func encodeTusMetadata(m map[string]string) string {
 func ietfMetadata(r *http.Request) (metadata, error) {
 	var m metadata
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, ok := checkpoint.MediaType(ct)
+		mt, ok := storage.MediaType(ct)
 		if !ok {
 			return m, fmt.Errorf("Content-Type %q is not a media type", ct)
 		}
@@ -264,20 +263,6 @@ func checkName(name string) error {
 		return fmt.Errorf("the file name is %d bytes, over the limit of %d", len(name), storage.MaxNameBytes)
 	}
 	return nil
-}
-
-// isHex64 reports whether s is 64 lower-case hex digits (a sha256).
-func isHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // requestOnlyType reports whether a Content-Type describes the request

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,8 +47,8 @@ var (
 	ErrTooLarge = errors.New("storage: the store cannot hold an upload this large")
 	// ErrClosed: the Writer was already committed, aborted or closed.
 	ErrClosed = errors.New("storage: writer is closed")
-	// ErrInvalid: an argument the backend cannot accept (empty name,
-	// negative size, malformed id given to Create).
+	// ErrInvalid: an argument the backend cannot accept (a Meta that fails
+	// Meta.Validate, a malformed id given to Create).
 	ErrInvalid = errors.New("storage: invalid argument")
 )
 
@@ -80,10 +82,70 @@ const SizeUnknown int64 = -1
 
 // Meta is what a client declares when it starts an upload.
 type Meta struct {
-	Name   string // original file name, non-empty
+	Name   string // original file name, non-empty, at most MaxNameBytes
 	Size   int64  // declared size in bytes, >= 0, or SizeUnknown
-	MIME   string // declared content type; may be empty
-	SHA256 string // expected lower-case hex digest; may be empty
+	MIME   string // declared content type ("type/subtype", see MediaType); may be empty
+	SHA256 string // expected digest, lower-case hex (ValidSHA256); may be empty
+}
+
+// Validate reports whether m is a Meta a backend may store: a non-empty
+// Name of at most MaxNameBytes, a Size >= 0 or SizeUnknown, a MIME that is
+// empty or a media type (MediaType), and a SHA256 that is empty or
+// ValidSHA256. Every Backend's Create calls it; the upload protocols check
+// the same fields first, to answer each failure in their own words. The
+// error wraps ErrInvalid and says which field is wrong; it quotes no client
+// text, which may be anything.
+func (m Meta) Validate() error {
+	switch {
+	case m.Name == "":
+		return fmt.Errorf("empty name: %w", ErrInvalid)
+	case len(m.Name) > MaxNameBytes:
+		return fmt.Errorf("name of %d bytes, over the limit of %d: %w", len(m.Name), MaxNameBytes, ErrInvalid)
+	case m.Size < 0 && m.Size != SizeUnknown:
+		return fmt.Errorf("negative size %d: %w", m.Size, ErrInvalid)
+	case m.MIME != "" && !validMediaType(m.MIME):
+		return fmt.Errorf("type is not a type/subtype media type: %w", ErrInvalid)
+	case m.SHA256 != "" && !ValidSHA256(m.SHA256):
+		return fmt.Errorf("expected sha256 is not 64 lower-case hex digits: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// ValidSHA256 reports whether s is a SHA-256 digest as storage keeps it
+// (Meta.SHA256, Info.SHA256, Writer.Commit's argument): exactly 64
+// lower-case hex digits. Such a string is also safe to put in a header as
+// it is. Protocols that let a client send upper case lower it first.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MediaType returns the lower-case "type/subtype" of a Content-Type value,
+// parameters dropped; ok is false unless it parses (mime.ParseMediaType)
+// and has both parts, which mime.ParseMediaType alone does not require (it
+// also takes a bare token).
+func MediaType(v string) (mt string, ok bool) {
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return "", false
+	}
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || typ == "" || sub == "" {
+		return "", false
+	}
+	return mt, true
+}
+
+func validMediaType(v string) bool {
+	_, ok := MediaType(v)
+	return ok
 }
 
 // Info describes an upload or a completed file.
@@ -123,8 +185,8 @@ type ListPage struct {
 // concurrent use. Every method returns ErrNotFound for an id that fails ValidID.
 type Backend interface {
 	// Create makes a new, empty upload with the given id and returns a Writer
-	// that holds its lock. ErrExists if the id is taken, ErrInvalid for bad
-	// meta, ErrTooLarge for a declared size the store can never hold,
+	// that holds its lock. ErrExists if the id is taken, ErrInvalid for a
+	// meta that fails Meta.Validate, ErrTooLarge for a declared size the store can never hold,
 	// ErrNoSpace for one it has no room for now. A Create that fails leaves
 	// nothing behind: Stat answers ErrNotFound.
 	Create(ctx context.Context, id string, meta Meta) (Writer, error)
@@ -187,7 +249,8 @@ type Writer interface {
 	// Commit publishes the upload as a complete file with the server-computed
 	// digest sha256, atomically: no reader ever sees a half-written file.
 	// Every declared byte must have been written and checkpointed
-	// (ErrIncomplete otherwise). Releases the lock.
+	// (ErrIncomplete otherwise); ErrInvalid if sha256 fails ValidSHA256.
+	// Releases the lock.
 	Commit(ctx context.Context, sha256 string) (Info, error)
 	// Abort deletes the upload and its bytes and releases the lock.
 	Abort(ctx context.Context) error

@@ -22,7 +22,8 @@ import (
 // Benchmarks of the upload server. Every server runs in its own process (the
 // test binary re-executed, see TestHandlerChildProcess), so that its CPU time
 // and memory can be measured apart from the client's; the client runs in
-// the benchmark process. Both share the machine's cores, as in ANCHORS.md.
+// the benchmark process. Both share the machine's cores, as in every figure
+// of docs/performance.md.
 //
 // Knobs (environment): FERRY_BENCH_SIZE (bytes per upload, default 256 MiB),
 // FERRY_BENCH_PAUSE (pause after sync between uploads, default 2s),
@@ -38,7 +39,7 @@ const benchFrame = 1 << 20
 // the bare baseline's in the same iteration:
 //
 //   - bare: gorilla/websocket, 32 KiB file writes and SHA-256 on the read
-//     goroutine, no fsync (ANCHORS.md's ceiling for ferry);
+//     goroutine, no fsync (the ceiling for ferry, docs/performance.md);
 //   - bare-fsync: the same, fsync before answering end;
 //   - ferry: the Handler over storage/local, as shipped;
 //   - ferry-noprogress: without progress frames (checkpoints as usual);
@@ -234,7 +235,8 @@ func drain(done chan error) error {
 
 // settle empties a server's data directory, flushes the page cache to disk
 // and waits, so that one upload's writeback does not slow the next one
-// (ANCHORS.md: benchmarks that write must sync and pause).
+// (docs/performance.md: the VM hands freed memory back to its host, so
+// benchmarks that write must sync and pause).
 func settle(b *testing.B, dir string, pause time.Duration) {
 	b.Helper()
 	entries, _ := os.ReadDir(dir)

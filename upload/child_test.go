@@ -17,7 +17,6 @@ import (
 	rtmetrics "runtime/metrics"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -154,11 +153,9 @@ func (p *peakMemory) sample() {
 }
 
 func (p *peakMemory) stats(reset bool) childStats {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	heap, gs := p.read()
 	st := childStats{
-		CPU:       time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(),
+		CPU:       processCPU().Seconds(),
 		Heap:      heap,
 		Goroutine: gs,
 	}

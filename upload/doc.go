@@ -1,5 +1,6 @@
-// Package upload implements ferry's resumable uploads over WebSocket: the
-// wire frames (protocol.go), the server side (Handler) and the Go client.
+// Package upload implements the server side of ferry's resumable uploads
+// over WebSocket: the wire frames (protocol.go) and the Handler. The Go
+// client is package client, which knows only the wire.
 //
 // # Server design
 //

@@ -3,11 +3,14 @@ package upload
 import (
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ferryhq/ferry/storage"
 )
 
 // FuzzParseRequest: whatever a client puts in a text frame, parsing never
 // panics, and what it accepts is well-formed: a start has a name and a
-// size >= 0 and a lower-case sha256 if any; a resume has an id.
+// size >= 0 and passes storage.Meta.Validate (so its sha256, if any, is
+// lower case); a resume has an id.
 func FuzzParseRequest(f *testing.F) {
 	for _, seed := range []string{`{"type":"start","name":"a.bin","size":0}`, `{"type":"resume","id":"x"}`, `{"type":"end"}`,
 		`{"type":"start","name":"a","size":1e3}`, `{"type":"start","name":"","size":-1}`, `{"type":"start","name":"a","size":99999999999999999999}`,
@@ -25,13 +28,11 @@ func FuzzParseRequest(f *testing.F) {
 			if s.Name == "" || !utf8.ValidString(s.Name) || s.Size < 0 {
 				t.Fatalf("accepted start %+v from %q", s, data)
 			}
-			if s.SHA256 != "" && !isHex64(s.SHA256) {
-				t.Fatalf("accepted sha256 %q", s.SHA256)
-			}
-			for _, c := range s.SHA256 {
-				if c >= 'A' && c <= 'F' {
-					t.Fatalf("sha256 %q is not lower case", s.SHA256)
-				}
+			// What the protocol accepts, storage accepts (a lower-case
+			// sha256 among it).
+			meta := storage.Meta{Name: s.Name, Size: s.Size, MIME: s.MIME, SHA256: s.SHA256}
+			if err := meta.Validate(); err != nil {
+				t.Fatalf("accepted start %+v from %q, which storage refuses: %v", s, data, err)
 			}
 		case TypeResume:
 			if req.ID == "" {

@@ -62,7 +62,8 @@ type Config struct {
 const maxParallelCheckpoints = 4
 
 // socketBufferSize is gorilla's read and write buffer per connection: 64 KiB
-// runs about twice as fast as its 4 KiB default on loopback (ANCHORS.md).
+// runs about twice as fast as its 4 KiB default on loopback (a bare server
+// that discards took 2,100-2,300 MB/s with 64 KiB, 992 MB/s with 4 KiB).
 const socketBufferSize = 64 << 10
 
 // Handler serves the upload WebSocket endpoint (GET /ws/upload): one session

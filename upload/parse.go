@@ -10,7 +10,6 @@ import (
 	"unicode"
 
 	"github.com/ferryhq/ferry/storage"
-	"github.com/ferryhq/ferry/storage/checkpoint"
 )
 
 // request is one parsed client text frame. Only the fields of its Type are set.
@@ -100,7 +99,7 @@ func parseStart(fields map[string]json.RawMessage) (StartFrame, error) {
 		return f, err
 	}
 	if f.MIME != "" {
-		if _, ok := checkpoint.MediaType(f.MIME); !ok {
+		if _, ok := storage.MediaType(f.MIME); !ok {
 			return f, badRequest(`field "mime" is not a media type`)
 		}
 	}
@@ -110,10 +109,11 @@ func parseStart(fields map[string]json.RawMessage) (StartFrame, error) {
 		return f, err
 	}
 	if ok {
-		if !isHex64(sum) {
+		// A client may send upper case; storage keeps the digest lower case.
+		f.SHA256 = strings.ToLower(sum)
+		if !storage.ValidSHA256(f.SHA256) {
 			return f, badRequest(`field "sha256" must be 64 hex digits`)
 		}
-		f.SHA256 = strings.ToLower(sum)
 	}
 	return f, nil
 }
@@ -186,19 +186,6 @@ func blank(name string) bool {
 	return strings.IndexFunc(name, func(r rune) bool {
 		return !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)
 	}) < 0
-}
-
-func isHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 func badRequest(msg string) *Error { return &Error{Code: CodeBadRequest, Message: msg} }

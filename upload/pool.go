@@ -11,9 +11,10 @@ import (
 // hasher -> pool. Pieces come from a pool shared by the Handler's sessions,
 // so an idle connection holds none.
 const (
-	// pieceSize is small enough for the page cache to take in one go
-	// (ANCHORS.md: writes of 64 KiB or less) and large enough that handing
-	// pieces between goroutines costs little.
+	// pieceSize is small enough for the page cache to take in one go (on
+	// a VM that hands freed memory back to its host, write(2)s of 64 KiB or
+	// less stay fast where 1 MiB ones slow down: docs/performance.md) and
+	// large enough that handing pieces between goroutines costs little.
 	pieceSize = 64 << 10
 	// piecesInFlight is how many pieces one connection may hold at once.
 	// It lets reading run ahead of storage (a Checkpoint) and hashing by

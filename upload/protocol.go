@@ -124,7 +124,7 @@ type ServerFrame struct {
 }
 
 // Error is a failure with its protocol code. The server sends it as an
-// ErrorFrame; the client returns it when the server answers with one.
+// ErrorFrame (package client has its own Error for the receiving end).
 type Error struct {
 	Code    Code
 	Message string

@@ -16,6 +16,12 @@
 //	GET  /healthz           200 when storage answers
 //	GET  /metrics           Prometheus text format
 //
+// echo lives in this package only. The protocol packages (upload,
+// httpupload, download) are plain net/http handlers that answer their own
+// errors through httperr.Write; routes with an :id hand it to them as
+// r.PathValue("id") (withID). DELETE /api/files/:id (api.go) and /healthz
+// (health.go) are one storage call each and are served here.
+//
 // Every response carries X-Content-Type-Options: nosniff. A request whose
 // Host is not one the server answers to (localhost, an IP address, or
 // Config.AllowedHosts) is refused with 421 bad_host before anything else,

@@ -74,7 +74,7 @@ type Config struct {
 	// under Content-Security-Policy: sandbox; false makes them attachments.
 	InlineActive bool
 	// AttachPDF serves PDF as an attachment; false shows it inline, as
-	// PROTOCOL.md §2 lists it among the types shown inline.
+	// docs/protocol.md §2 lists it among the types shown inline.
 	AttachPDF bool
 	// SweepInterval is how often expired uploads are deleted; 0 means 1 minute.
 	SweepInterval time.Duration
@@ -204,16 +204,16 @@ func New(cfg Config) (*Server, error) {
 	e.HEAD("/", assets.index)
 	e.GET("/static/*", assets.file)
 	e.HEAD("/static/*", assets.file)
-	e.GET("/healthz", downloads.Health)
-	e.HEAD("/healthz", downloads.Health)
+	e.GET("/healthz", s.health)
+	e.HEAD("/healthz", s.health)
 
 	e.GET("/ws/upload", echo.WrapHandler(uploads), canUpload)
-	e.GET("/files/:id", downloads.File, s.requireFileRead)
-	e.HEAD("/files/:id", downloads.File, s.requireFileRead)
-	e.GET("/api/files", downloads.ListFiles, canRead)
-	e.GET("/api/files/:id", downloads.FileInfo, canRead)
+	e.GET("/files/:id", withID(downloads.File), s.requireFileRead)
+	e.HEAD("/files/:id", withID(downloads.File), s.requireFileRead)
+	e.GET("/api/files", echo.WrapHandler(http.HandlerFunc(downloads.ListFiles)), canRead)
+	e.GET("/api/files/:id", withID(downloads.FileInfo), canRead)
 	e.POST("/api/files/:id/link", s.mintLink, canRead)
-	e.DELETE("/api/files/:id", downloads.DeleteFile, canAdmin)
+	e.DELETE("/api/files/:id", s.deleteFile, canAdmin)
 	// Uploads over HTTP (tus, IETF). OPTIONS is discovery and needs no
 	// token, as browsers send no credentials on a CORS preflight.
 	httpUploads := echo.WrapHandler(resumable)
@@ -270,6 +270,20 @@ func (s *Server) SweepExpired(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// withID serves an echo route with an :id parameter by a net/http handler,
+// which reads the id as r.PathValue("id") as it would under http.ServeMux's
+// "/files/{id}": echo stays in this package. The id is echo's, the path
+// segment as it came (escapes left in). The handler answers its own errors
+// (httperr.Write), so nothing is returned.
+func withID(h http.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		r.SetPathValue("id", c.Param("id"))
+		h(c.Response(), r)
+		return nil
 	}
 }
 

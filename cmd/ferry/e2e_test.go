@@ -27,6 +27,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ferryhq/ferry/client"
 	"github.com/ferryhq/ferry/upload"
 )
 
@@ -156,10 +157,10 @@ func uploadHalf(t *testing.T, server string, data []byte, sum string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var id string
-	_, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)), upload.Options{
+	_, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)), client.Options{
 		Server: server, Name: "half.bin", SHA256: sum, ChunkSize: 256 << 10, Window: 512 << 10,
 		OnID: func(s string) { id = s },
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if p.Received >= int64(len(data))/2 {
 				cancel()
 			}
@@ -194,9 +195,9 @@ func resume(t *testing.T, server, id string, data []byte, sum string) int64 {
 	var at int64 = -1
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	res, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)), upload.Options{
+	res, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)), client.Options{
 		Server: server, Name: "half.bin", SHA256: sum, ResumeID: id,
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if at < 0 {
 				at = p.Offset
 			}
@@ -406,9 +407,9 @@ func TestS3MinIORestartMidUpload(t *testing.T) {
 	var once sync.Once
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := upload.Upload(ctx, slowReader{bytes.NewReader(data), 15 * time.Millisecond}, int64(len(data)), upload.Options{
+	res, err := client.Upload(ctx, slowReader{bytes.NewReader(data), 15 * time.Millisecond}, int64(len(data)), client.Options{
 		Server: f.url, Name: "restart.bin", SHA256: sum, ChunkSize: 256 << 10,
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if p.Received > int64(len(data))/3 {
 				once.Do(func() {
 					go func() {

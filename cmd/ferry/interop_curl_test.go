@@ -407,7 +407,7 @@ func absolute(base, loc string) string {
 }
 
 // TestInteropCurlProtocolDetails: discovery, checksums, termination and
-// ferry's refusals (PROTOCOL.md section 4), each as curl sends it, on a
+// ferry's refusals (docs/protocol.md §4), each as curl sends it, on a
 // ferry with a token, a maximum size and allowed types.
 func TestInteropCurlProtocolDetails(t *testing.T) {
 	needCurl(t)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end S3 benchmarks: ferry serving from a real MinIO (the one
@@ -40,7 +42,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/ferryhq/ferry/upload"
+	"github.com/ferryhq/ferry/client"
 )
 
 const benchPause = 2 * time.Second
@@ -222,7 +224,7 @@ func benchRandom(b *testing.B, n int64) ([]byte, string) {
 }
 
 // settle lets the VM's writeback and memory return finish between measured
-// transfers (see /work/shared/ANCHORS.md).
+// transfers (see docs/performance.md).
 func settle() {
 	syscall.Sync()
 	time.Sleep(benchPause)
@@ -242,7 +244,7 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// BenchmarkS3UploadThroughFerry: upload.Upload through a ferry process on
+// BenchmarkS3UploadThroughFerry: client.Upload through a ferry process on
 // MinIO against minio-go PutObject (default options) of the same bytes to
 // the same MinIO, alternating which goes first.
 func BenchmarkS3UploadThroughFerry(b *testing.B) {
@@ -264,7 +266,7 @@ func BenchmarkS3UploadThroughFerry(b *testing.B) {
 			settle()
 			b.StartTimer()
 			start := time.Now()
-			res, err := upload.Upload(ctx, bytes.NewReader(data), size, upload.Options{
+			res, err := client.Upload(ctx, bytes.NewReader(data), size, client.Options{
 				Server: srv.url, Name: fmt.Sprintf("bench-%d.bin", i), SHA256: sum,
 			})
 			fd = time.Since(start)
@@ -338,7 +340,7 @@ func BenchmarkS3DownloadThroughFerry(b *testing.B) {
 	bucket := s.bucket(b, "bench-get")
 	ctx := context.Background()
 
-	res, err := upload.Upload(ctx, bytes.NewReader(data), size, upload.Options{Server: srv.url, Name: "bench.bin", SHA256: sum})
+	res, err := client.Upload(ctx, bytes.NewReader(data), size, client.Options{Server: srv.url, Name: "bench.bin", SHA256: sum})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -470,7 +472,7 @@ func BenchmarkS3ConcurrentUploadsMemory(b *testing.B) {
 		start := time.Now()
 		for j := range conc {
 			wg.Go(func() {
-				res, err := upload.Upload(ctx, bytes.NewReader(data), size, upload.Options{
+				res, err := client.Upload(ctx, bytes.NewReader(data), size, client.Options{
 					Server: srv.url, Name: fmt.Sprintf("conc-%d.bin", j), SHA256: sum,
 				})
 				if err == nil {

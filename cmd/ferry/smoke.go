@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferryhq/ferry/upload"
+	"github.com/ferryhq/ferry/client"
 )
 
 // smokeConfig is what `ferry smoke` is told.
@@ -133,7 +133,7 @@ func (s *smoke) upload(ctx context.Context) error {
 		return err
 	}
 	sum := sha256.Sum256(s.data)
-	opts := upload.Options{
+	opts := client.Options{
 		Server: s.server,
 		Token:  s.cfg.token,
 		Name:   "ferry-smoke-" + time.Now().UTC().Format("20060102T150405") + ".bin",
@@ -147,12 +147,12 @@ func (s *smoke) upload(ctx context.Context) error {
 	half, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts.ChunkSize, opts.Window = 256<<10, 512<<10
-	opts.Progress = func(p upload.Progress) {
+	opts.Progress = func(p client.Progress) {
 		if p.Received >= int64(len(s.data))/2 {
 			cancel()
 		}
 	}
-	_, err := upload.Upload(half, bytes.NewReader(s.data), int64(len(s.data)), opts)
+	_, err := client.Upload(half, bytes.NewReader(s.data), int64(len(s.data)), opts)
 	if err == nil {
 		return errors.New("the upload finished before the forced reconnect; use a larger --size")
 	}
@@ -166,12 +166,12 @@ func (s *smoke) upload(ctx context.Context) error {
 	var resumedAt int64 = -1
 	opts.ResumeID = s.id
 	opts.ChunkSize, opts.Window = 0, 0
-	opts.Progress = func(p upload.Progress) {
+	opts.Progress = func(p client.Progress) {
 		if resumedAt < 0 {
 			resumedAt = p.Offset
 		}
 	}
-	res, err := upload.Upload(ctx, bytes.NewReader(s.data), int64(len(s.data)), opts)
+	res, err := client.Upload(ctx, bytes.NewReader(s.data), int64(len(s.data)), opts)
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/upload"
+	"github.com/ferryhq/ferry/client"
 )
 
 // patternFile is a big file that exists only as a repeating random block, so
@@ -97,7 +97,7 @@ func TestSoakLargeUploadAndDownload(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
-	res, err := upload.Upload(ctx, file, size, upload.Options{Server: base, Name: "soak.bin", SHA256: want})
+	res, err := client.Upload(ctx, file, size, client.Options{Server: base, Name: "soak.bin", SHA256: want})
 	if err != nil {
 		t.Fatal(err)
 	}

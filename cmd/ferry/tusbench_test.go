@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Uploads over HTTP (tus 1.0) against tusd, the reference tus server: the

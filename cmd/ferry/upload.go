@@ -15,7 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/ferryhq/ferry/upload"
+	"github.com/ferryhq/ferry/client"
 )
 
 const uploadHeader = `Usage: ferry upload [flags] FILE...
@@ -89,7 +89,7 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // uploadFailures reports the files that failed: the one error when a single
 // file was given, else a count (each was printed as it happened). Unwrap
-// gives every file's error, so upload.CodeOf works on them.
+// gives every file's error, so client.CodeOf works on them.
 type uploadFailures struct {
 	total int
 	errs  []error
@@ -148,7 +148,7 @@ func uploadFile(ctx context.Context, c uploadConfig, store resumeStore, path str
 
 	name := filepath.Base(path)
 	bar := newUploadBar(stderr, name, info.Size())
-	opts := upload.Options{
+	opts := client.Options{
 		Server:   c.server,
 		Token:    c.token,
 		Name:     name,
@@ -168,12 +168,12 @@ func uploadFile(ctx context.Context, c uploadConfig, store resumeStore, path str
 	if resuming {
 		opts.ResumeID = saved.ID
 	}
-	res, err := upload.Upload(ctx, f, info.Size(), opts)
-	if resuming && upload.CodeOf(err) == upload.CodeNotFound {
+	res, err := client.Upload(ctx, f, info.Size(), opts)
+	if resuming && client.CodeOf(err) == client.CodeNotFound {
 		// The server no longer has it (expired, deleted): start over.
 		bar.restart()
 		saved, opts.ResumeID = resumeState{}, ""
-		res, err = upload.Upload(ctx, f, info.Size(), opts)
+		res, err = client.Upload(ctx, f, info.Size(), opts)
 	}
 	if err != nil {
 		bar.stop()
@@ -182,7 +182,7 @@ func uploadFile(ctx context.Context, c uploadConfig, store resumeStore, path str
 				fmt.Fprintf(stderr, "ferry upload: %v\n", rmErr)
 			}
 		}
-		if upload.CodeOf(err) == upload.CodeChecksumMismatch {
+		if client.CodeOf(err) == client.CodeChecksumMismatch {
 			err = deleteMismatch(ctx, c, err)
 		}
 		return err
@@ -199,9 +199,9 @@ func uploadFile(ctx context.Context, c uploadConfig, store resumeStore, path str
 // run, so its state is kept: the server or the network failed, or the
 // token was wrong. Refusals of the file itself make the state useless.
 func resumable(err error) bool {
-	switch upload.CodeOf(err) {
-	case "", upload.CodeStorageError, upload.CodeLocked, upload.CodeShuttingDown,
-		upload.CodeUnauthorized, upload.CodeQuotaExceeded, upload.CodeIncomplete:
+	switch client.CodeOf(err) {
+	case "", client.CodeStorageError, client.CodeLocked, client.CodeShuttingDown,
+		client.CodeUnauthorized, client.CodeQuotaExceeded, client.CodeIncomplete:
 		return true
 	}
 	return false
@@ -211,7 +211,7 @@ func resumable(err error) bool {
 // the local file's, so that no wrong copy stays published. The server
 // deletes on its own a mismatch it detects; then the DELETE finds nothing.
 func deleteMismatch(ctx context.Context, c uploadConfig, err error) error {
-	var e *upload.Error
+	var e *client.Error
 	if !errors.As(err, &e) || e.ID == "" {
 		return err
 	}
@@ -243,7 +243,7 @@ func deleteMismatch(ctx context.Context, c uploadConfig, err error) error {
 // covers what this run sends, so that speed and ETA are this run's (the
 // progress bar library would count the resumed bytes as sent at once); its
 // description says where it resumed. Its methods are called by one
-// goroutine at a time (upload.Options.Progress's promise).
+// goroutine at a time (client.Options.Progress's promise).
 type uploadBar struct {
 	w    io.Writer
 	name string
@@ -256,7 +256,7 @@ func newUploadBar(w io.Writer, name string, size int64) *uploadBar {
 	return &uploadBar{w: w, name: name, size: size}
 }
 
-func (b *uploadBar) progress(p upload.Progress) {
+func (b *uploadBar) progress(p client.Progress) {
 	if b.bar == nil {
 		if p.Offset >= b.size {
 			return // nothing left to show: an empty file, or all bytes durable

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferryhq/ferry/client"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/upload"
@@ -440,7 +441,7 @@ func TestUploadBar(t *testing.T) {
 			var out bytes.Buffer
 			b := newUploadBar(&out, "f.bin", tt.size)
 			for _, off := range tt.offsets {
-				b.progress(upload.Progress{Offset: off, Received: off, Size: tt.size})
+				b.progress(client.Progress{Offset: off, Received: off, Size: tt.size})
 			}
 			b.finish()
 			if tt.empty != (out.Len() == 0) {

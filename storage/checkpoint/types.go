@@ -2,9 +2,10 @@ package checkpoint
 
 import (
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/ferryhq/ferry/storage"
 )
 
 // SniffLen is how many leading bytes http.DetectContentType looks at.
@@ -19,28 +20,13 @@ type Types []string
 func ParseTypes(patterns []string) (Types, error) {
 	var l Types
 	for _, p := range patterns {
-		mt, ok := MediaType(p)
+		mt, ok := storage.MediaType(p)
 		if !ok || (strings.HasPrefix(mt, "*/") && mt != "*/*") {
 			return nil, fmt.Errorf("allowed type %q: want type/subtype, type/* or */*", p)
 		}
 		l = append(l, mt)
 	}
 	return l, nil
-}
-
-// MediaType returns the lower-case "type/subtype" of a Content-Type value,
-// parameters dropped; ok is false unless it parses and has both parts
-// (mime.ParseMediaType alone also accepts a bare token).
-func MediaType(v string) (string, bool) {
-	mt, _, err := mime.ParseMediaType(v)
-	if err != nil {
-		return "", false
-	}
-	typ, sub, ok := strings.Cut(mt, "/")
-	if !ok || typ == "" || sub == "" {
-		return "", false
-	}
-	return mt, true
 }
 
 // Any reports whether every type is allowed (no list configured).
@@ -52,7 +38,7 @@ func (l Types) Allows(t string) bool {
 	if l.Any() {
 		return true
 	}
-	mt, ok := MediaType(t)
+	mt, ok := storage.MediaType(t)
 	if !ok {
 		return false
 	}
@@ -128,6 +114,6 @@ func (s *Sniffer) Feed(p []byte, size int64, allowed Types) Verdict {
 // genericType reports whether t is one of the sniffer's fallbacks, which say
 // "could not tell" rather than "this is".
 func genericType(t string) bool {
-	mt, _ := MediaType(t)
+	mt, _ := storage.MediaType(t)
 	return mt == "application/octet-stream" || mt == "text/plain"
 }

@@ -105,4 +105,29 @@
 // bytes that no Checkpoint covers: the tail an interrupted upload would
 // otherwise leave until a Resume that may never come goes back to the file
 // system, and the next upload fits.
+//
+// # Platforms
+//
+// The package builds on Linux, macOS, Windows, FreeBSD and DragonFly; the
+// system calls live in build-tagged files (lock_*, sync_*, space_*, file_*).
+// Everything above describes Linux. Elsewhere:
+//
+//   - macOS and the BSDs lock with flock(2) too. A Checkpoint syncs the data
+//     file with f.Sync instead of fdatasync(2): fcntl(F_FULLFSYNC) on macOS,
+//     which also empties the drive's write cache (fsync(2) there does not),
+//     fsync(2) on the BSDs. There is no write-behind (no sync_file_range).
+//   - Windows locks with LockFileEx on one byte past any data (its locks are
+//     mandatory: one over the data would stop readers of an upload in
+//     progress). Like flock it belongs to the open file and dies with the
+//     process, but Windows may take a moment to drop it after a close, so a
+//     Resume right after a Close can still answer storage.ErrLocked. Data
+//     files and records are opened with FILE_SHARE_DELETE, so that they can
+//     be removed and replaced while open, as on Unix. A Checkpoint syncs with
+//     FlushFileBuffers; directories are not synced (Windows cannot, and NTFS
+//     journals renames and removals). Free space is GetDiskFreeSpaceEx of
+//     the data directory. A full disk or quota is ERROR_DISK_FULL,
+//     ERROR_HANDLE_DISK_FULL or ERROR_DISK_QUOTA_EXCEEDED. No write-behind.
+//
+// Only Linux runs the tests here; `make vet` type-checks the package, its
+// tests included, for macOS and Windows.
 package local

@@ -15,17 +15,21 @@ func TestMapErr(t *testing.T) {
 	pathErr := func(errno syscall.Errno) error {
 		return &os.PathError{Op: "write", Path: "/data/x.data", Err: errno}
 	}
-	tests := []struct {
+	type test struct {
 		name string
 		err  error
 		want error // sentinel the result must match; nil: unchanged
-	}{
-		{"ENOSPC", pathErr(syscall.ENOSPC), storage.ErrNoSpace},
-		{"EDQUOT", pathErr(syscall.EDQUOT), storage.ErrNoSpace},
-		{"wrapped ENOSPC", fmt.Errorf("sync: %w", pathErr(syscall.ENOSPC)), storage.ErrNoSpace},
-		{"ENOENT", pathErr(syscall.ENOENT), storage.ErrNotFound},
-		{"EIO", pathErr(syscall.EIO), nil},
 	}
+	var tests []test
+	for _, e := range noSpaceErrnos {
+		tests = append(tests,
+			test{e.name, pathErr(e.errno), storage.ErrNoSpace},
+			test{"wrapped " + e.name, fmt.Errorf("sync: %w", pathErr(e.errno)), storage.ErrNoSpace})
+	}
+	tests = append(tests,
+		test{"ENOENT", pathErr(syscall.ENOENT), storage.ErrNotFound},
+		test{"EIO", pathErr(syscall.EIO), nil},
+	)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := mapErr(tc.err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
@@ -43,8 +42,9 @@ type Config struct {
 
 // Backend is a storage.Backend over one local directory. It also implements
 // storage.PartialOpener, storage.Expirer and storage.Pinger. Several
-// processes may share one Dir: upload locks are flock(2) locks, so they are
-// honoured across processes and die with the process that held them.
+// processes may share one Dir: upload locks are flock(2) locks (LockFileEx
+// on Windows), so they are honoured across processes and die with the
+// process that held them.
 type Backend struct {
 	dir    string
 	expiry time.Duration
@@ -118,8 +118,6 @@ const (
 	tmpPrefix = ".tmp-"
 )
 
-var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-
 // step runs the test hook, if any, at a named step.
 func (b *Backend) step(name string) error {
 	if b.hook == nil {
@@ -136,9 +134,8 @@ func notFound(op string) error {
 
 // Create makes a new, empty upload and returns a Writer holding its lock.
 // It returns an error wrapping storage.ErrExists if the id is in use (stored
-// or held by another Writer), storage.ErrInvalid for an empty name, a
-// negative size other than storage.SizeUnknown or a malformed expected
-// digest, storage.ErrTooLarge for a size past the file system less the
+// or held by another Writer), storage.ErrInvalid for a meta that fails
+// storage.Meta.Validate, storage.ErrTooLarge for a size past the file system less the
 // reserve, storage.ErrNoSpace for one past the free space less the reserve,
 // and for an id that fails storage.ValidID an error wrapping both
 // storage.ErrNotFound and storage.ErrInvalid. A Create that fails leaves no
@@ -147,14 +144,8 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	if !storage.ValidID(id) {
 		return nil, fmt.Errorf("local: create: invalid id: %w (%w)", storage.ErrNotFound, storage.ErrInvalid)
 	}
-	if meta.Name == "" {
-		return nil, fmt.Errorf("local: create %s: empty name: %w", id, storage.ErrInvalid)
-	}
-	if meta.Size < 0 && meta.Size != storage.SizeUnknown {
-		return nil, fmt.Errorf("local: create %s: negative size %d: %w", id, meta.Size, storage.ErrInvalid)
-	}
-	if meta.SHA256 != "" && !sha256Hex.MatchString(meta.SHA256) {
-		return nil, fmt.Errorf("local: create %s: expected sha256 is not 64 hex digits: %w", id, storage.ErrInvalid)
+	if err := meta.Validate(); err != nil {
+		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
@@ -324,7 +315,7 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 	if !rec.Complete {
 		return nil, fmt.Errorf("local: open %s: %w (%w)", id, storage.ErrNotFound, storage.ErrIncomplete)
 	}
-	f, err := os.Open(b.dataPath(id))
+	f, err := openFile(b.dataPath(id), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", id, mapErr(err))
 	}
@@ -354,7 +345,7 @@ func (b *Backend) OpenPartial(ctx context.Context, id string) (io.ReadSeekCloser
 	if _, err := readRecord(b.metaPath(id), id); err != nil {
 		return nil, fmt.Errorf("local: open partial: %w", err)
 	}
-	f, err := os.Open(b.dataPath(id))
+	f, err := openFile(b.dataPath(id), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("local: open partial %s: %w", id, mapErr(err))
 	}

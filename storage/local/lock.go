@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/ferryhq/ferry/storage"
 )
@@ -33,7 +32,7 @@ func lockData(path string, create bool) (f *os.File, created bool, err error) {
 		}
 		if err := flock(f); err != nil {
 			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
+			if errors.Is(err, errHeld) {
 				return nil, false, fmt.Errorf("data file locked elsewhere: %w", storage.ErrLocked)
 			}
 			return nil, false, fmt.Errorf("lock data file: %w", err)
@@ -50,7 +49,7 @@ func lockData(path string, create bool) (f *os.File, created bool, err error) {
 // file (O_EXCL tells whether it did), then opens an existing one.
 func openData(path string, create bool) (*os.File, bool, error) {
 	if create {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			return f, true, nil
 		}
@@ -58,7 +57,7 @@ func openData(path string, create bool) (*os.File, bool, error) {
 			return nil, false, err
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openFile(path, os.O_RDWR, 0)
 	return f, false, err
 }
 
@@ -73,24 +72,8 @@ func unlockData(f *os.File, remove bool) {
 	f.Close()
 }
 
-func flock(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			ferr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
-			if ferr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return ferr
-}
+// errHeld is flock's answer when another open file holds the lock.
+var errHeld = errors.New("lock held by another open file")
 
 // sameFile reports whether path still names the open file f.
 func sameFile(f *os.File, path string) bool {
@@ -113,7 +96,7 @@ func sameFile(f *os.File, path string) bool {
 // upload later does not see the data file's lock, so processes sharing a
 // directory must all run this version (see the package documentation).
 func releaseLegacyLock(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -122,7 +105,7 @@ func releaseLegacyLock(path string) error {
 	}
 	defer f.Close()
 	if err := flock(f); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errHeld) {
 			return fmt.Errorf("legacy lock file held by an older process: %w", storage.ErrLocked)
 		}
 		return fmt.Errorf("lock legacy lock file: %w", err)

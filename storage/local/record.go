@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
@@ -31,7 +30,7 @@ type record struct {
 // storage.ErrNotFound; a record that does not parse or names another id is
 // reported as corrupt rather than trusted.
 func readRecord(path, id string) (record, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return record{}, fmt.Errorf("%s: %w", id, storage.ErrNotFound)
 	}
@@ -92,20 +91,6 @@ func (b *Backend) writeRecord(id string, rec record) (err error) {
 	return syncDir(dir)
 }
 
-// syncDir makes renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if err := errors.Join(serr, cerr); err != nil {
-		return fmt.Errorf("sync directory: %w", mapErr(err))
-	}
-	return nil
-}
-
 // mapErr translates the file system's errors into storage's sentinels at the
 // edge, keeping the cause: a missing file is ErrNotFound, a full disk or
 // quota is ErrNoSpace.
@@ -113,47 +98,10 @@ func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case isNoSpace(err):
 		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 	}
 	return err
-}
-
-// fdatasync flushes f's data (and the size, which data needs) but not its
-// other metadata such as mtime: cheaper than fsync and enough for a checkpoint.
-func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = syscall.Fdatasync(int(fd))
-			if serr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
-	}
-	return nil
-}
-
-// nlink is the number of names f's inode has; zero once it was removed.
-func nlink(f *os.File) (uint64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 1, nil
-	}
-	return uint64(st.Nlink), nil
 }

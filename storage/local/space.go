@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
@@ -106,19 +105,4 @@ func (s *space) fits(f *os.File, size, written int64) error {
 			size-written, s.avail, keep, storage.ErrNoSpace)
 	}
 	return nil
-}
-
-// statfs is space.statfs for real file systems. With f it uses fstatfs(2)
-// on f's descriptor, which allocates nothing.
-func statfs(dir string, f *os.File) (avail, total int64, err error) {
-	var st syscall.Statfs_t
-	if f != nil {
-		err = syscall.Fstatfs(int(f.Fd()), &st)
-	} else {
-		err = syscall.Statfs(dir, &st)
-	}
-	if err != nil {
-		return 0, 0, &os.PathError{Op: "statfs", Path: dir, Err: err}
-	}
-	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, nil
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ferryhq/ferry/storage"
 )
 
@@ -24,20 +22,16 @@ const maxWrite = 32 << 10
 const writeBehindEvery = 8 << 20
 
 // writeBehind asks the kernel to start writing back the bytes written since
-// the last call, without waiting: sync_file_range(SYNC_FILE_RANGE_WRITE).
-// It changes nothing about durability (Checkpoint still fsyncs); a failure
-// is ignored for the same reason.
+// the last call, without waiting (startWriteback: sync_file_range on Linux,
+// nothing elsewhere). It changes nothing about durability (Checkpoint still
+// fsyncs).
 func (w *writer) writeBehind() {
 	if w.pos-w.kicked < writeBehindEvery {
 		return
 	}
 	from, n := w.kicked, w.pos-w.kicked
 	w.kicked = w.pos
-	if rc, err := w.data.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			_ = unix.SyncFileRange(int(fd), from, n, unix.SYNC_FILE_RANGE_WRITE)
-		})
-	}
+	startWriteback(w.data, from, n)
 }
 
 // writer is the local storage.Writer. It holds the upload's flock, taken
@@ -219,8 +213,8 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 		return storage.Info{}, fmt.Errorf("local: commit %s: written %d, durable %d, size %d: %w",
 			w.rec.ID, w.pos, w.rec.Offset, w.size, storage.ErrIncomplete)
 	}
-	if !sha256Hex.MatchString(sha256) {
-		return storage.Info{}, fmt.Errorf("local: commit %s: digest is not 64 hex digits: %w", w.rec.ID, storage.ErrInvalid)
+	if !storage.ValidSHA256(sha256) {
+		return storage.Info{}, fmt.Errorf("local: commit %s: digest is not 64 lower-case hex digits: %w", w.rec.ID, storage.ErrInvalid)
 	}
 	rec := w.rec
 	rec.Meta.Size = w.size

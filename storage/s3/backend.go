@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"sync"
 	"time"
 
@@ -134,8 +133,6 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return nil
 }
 
-var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-
 // notFound is the error for an id that fails storage.ValidID. The id is not
 // echoed: it may hold anything a client sent.
 func notFound(op string) error {
@@ -145,23 +142,19 @@ func notFound(op string) error {
 // Create makes a new, empty upload (a multipart upload plus its state
 // object) and returns a Writer holding its lease. It returns an error
 // wrapping storage.ErrExists if the id is in use (stored, or held by another
-// Writer), storage.ErrInvalid for an empty name, a negative size other than
-// storage.SizeUnknown or a malformed expected digest, storage.ErrTooLarge
-// for a size over MaxObjectSize, and for an id that fails storage.ValidID
-// an error wrapping both storage.ErrNotFound and storage.ErrInvalid.
+// Writer), storage.ErrInvalid for a meta that fails storage.Meta.Validate,
+// storage.ErrTooLarge for a size over MaxObjectSize, and for an id that
+// fails storage.ValidID an error wrapping both storage.ErrNotFound and
+// storage.ErrInvalid.
 func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
 	if !storage.ValidID(id) {
 		return nil, fmt.Errorf("s3: create: invalid id: %w (%w)", storage.ErrNotFound, storage.ErrInvalid)
 	}
-	switch {
-	case meta.Name == "":
-		return nil, fmt.Errorf("s3: create %s: empty name: %w", id, storage.ErrInvalid)
-	case meta.Size < 0 && meta.Size != storage.SizeUnknown:
-		return nil, fmt.Errorf("s3: create %s: negative size %d: %w", id, meta.Size, storage.ErrInvalid)
-	case meta.Size > MaxObjectSize:
+	if err := meta.Validate(); err != nil {
+		return nil, fmt.Errorf("s3: create %s: %w", id, err)
+	}
+	if meta.Size > MaxObjectSize {
 		return nil, fmt.Errorf("s3: create %s: size %d is over S3's object limit of %d: %w", id, meta.Size, int64(MaxObjectSize), storage.ErrTooLarge)
-	case meta.SHA256 != "" && !sha256Hex.MatchString(meta.SHA256):
-		return nil, fmt.Errorf("s3: create %s: expected sha256 is not 64 hex digits: %w", id, storage.ErrInvalid)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("s3: create %s: %w", id, err)

@@ -330,8 +330,8 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 		return storage.Info{}, fmt.Errorf("s3: commit %s: written %d, durable %d, size %d: %w",
 			id, w.written, w.st.Offset, w.size, storage.ErrIncomplete)
 	}
-	if !sha256Hex.MatchString(sha256) {
-		return storage.Info{}, fmt.Errorf("s3: commit %s: digest is not 64 hex digits: %w", id, storage.ErrInvalid)
+	if !storage.ValidSHA256(sha256) {
+		return storage.Info{}, fmt.Errorf("s3: commit %s: digest is not 64 lower-case hex digits: %w", id, storage.ErrInvalid)
 	}
 	if w.st.Meta.Size != w.size {
 		if _, err := w.Checkpoint(ctx, w.st.State); err != nil {

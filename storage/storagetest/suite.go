@@ -15,7 +15,7 @@ import (
 )
 
 // Run checks that backends made by newBackend keep the storage contract
-// (storage.go and PROTOCOL.md §3). newBackend must return a fresh, empty
+// (storage.go and docs/protocol.md §3). newBackend must return a fresh, empty
 // backend each time it is called (a new directory, a new bucket or prefix)
 // and clean it up with t.Cleanup; several subtests call it.
 //
@@ -354,7 +354,13 @@ func testInvalidMeta(t *testing.T, b storage.Backend) {
 		meta storage.Meta
 	}{
 		{"empty name", storage.Meta{Name: "", Size: 1}},
+		{"name over MaxNameBytes", storage.Meta{Name: strings.Repeat("a", storage.MaxNameBytes+1), Size: 1}},
 		{"negative size", storage.Meta{Name: "a", Size: -2}},
+		{"type without a subtype", storage.Meta{Name: "a", Size: 1, MIME: "text"}},
+		{"type with a header injected", storage.Meta{Name: "a", Size: 1, MIME: "text/html\r\nX-Evil: 1"}},
+		{"short sha256", storage.Meta{Name: "a", Size: 1, SHA256: strings.Repeat("a", 63)}},
+		{"upper-case sha256", storage.Meta{Name: "a", Size: 1, SHA256: strings.Repeat("A", 64)}},
+		{"non-hex sha256", storage.Meta{Name: "a", Size: 1, SHA256: strings.Repeat("g", 64)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

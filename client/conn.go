@@ -1,4 +1,4 @@
-package upload
+package client
 
 import (
 	"context"
@@ -12,42 +12,42 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// clientConn is one WebSocket connection of an upload. The goroutine that calls
+// conn is one WebSocket connection of an upload. The goroutine that calls
 // run is the only one that writes messages; readLoop reads, answers pings
 // (gorilla's WriteControl may run beside a writer), keeps the server's
 // positions in atomics and hands every other frame over in order.
-type clientConn struct {
-	u  *clientUpload
+type conn struct {
+	u  *transfer
 	ws *websocket.Conn
 	id string // the upload resumed, "" for a start; fixed for the connection
 
 	received atomic.Int64  // the server's latest "received"
 	offset   atomic.Int64  // the server's latest durable "offset"
 	wake     chan struct{} // a value is waiting when received has moved
-	frames   chan ServerFrame
+	frames   chan serverFrame
 	quit     chan struct{} // closed when run returns; releases readLoop
 	readDone chan struct{}
 	readErr  error // why readLoop stopped; valid once readDone is closed
 }
 
-func newClientConn(u *clientUpload, ws *websocket.Conn) *clientConn {
-	return &clientConn{
+func newConn(u *transfer, ws *websocket.Conn) *conn {
+	return &conn{
 		u: u, ws: ws, id: u.id,
 		wake:     make(chan struct{}, 1),
-		frames:   make(chan ServerFrame, 4),
+		frames:   make(chan serverFrame, 4),
 		quit:     make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
 }
 
 // run drives the connection from the handshake to complete. It returns the
-// complete frame, or why the connection ended (see clientFrameError, clientReadError).
-func (c *clientConn) run(ctx context.Context) (f ServerFrame, err error) {
+// complete frame, or why the connection ended (see frameError, readError).
+func (c *conn) run(ctx context.Context) (f serverFrame, err error) {
 	go c.readLoop()
 	// A write stuck on a stalled network would not notice ctx: cut the socket
 	// if the graceful close below has not happened in time.
 	stopWatch := context.AfterFunc(ctx, func() {
-		time.AfterFunc(clientCloseGrace, func() { c.ws.Close() })
+		time.AfterFunc(closeGrace, func() { c.ws.Close() })
 	})
 	defer func() {
 		stopWatch()
@@ -68,56 +68,56 @@ func (c *clientConn) run(ctx context.Context) (f ServerFrame, err error) {
 	}()
 
 	ready, err := c.handshake(ctx)
-	if err != nil || ready.Type == TypeComplete {
+	if err != nil || ready.Type == typeComplete {
 		return ready, err
 	}
 	if err := c.stream(ctx, ready); err != nil {
-		return ServerFrame{}, err
+		return serverFrame{}, err
 	}
-	if err := c.send(ControlFrame{Type: TypeEnd}); err != nil {
-		return ServerFrame{}, c.writeError(err)
+	if err := c.send(controlFrame{Type: typeEnd}); err != nil {
+		return serverFrame{}, c.writeError(err)
 	}
 	done, err := c.next(ctx)
 	switch {
 	case err != nil:
-		return ServerFrame{}, err
-	case done.Type == TypeError:
-		return ServerFrame{}, clientFrameError(done)
-	case done.Type != TypeComplete:
-		return ServerFrame{}, clientUnexpected(done, "complete")
+		return serverFrame{}, err
+	case done.Type == typeError:
+		return serverFrame{}, frameError(done)
+	case done.Type != typeComplete:
+		return serverFrame{}, unexpected(done, "complete")
 	}
 	return done, nil
 }
 
 // handshake sends start or resume and returns the server's ready, or its
 // complete when the upload was already finished.
-func (c *clientConn) handshake(ctx context.Context) (ServerFrame, error) {
-	var first any = ResumeFrame{Type: TypeResume, ID: c.id}
+func (c *conn) handshake(ctx context.Context) (serverFrame, error) {
+	var first any = resumeFrame{Type: typeResume, ID: c.id}
 	if c.id == "" {
-		first = StartFrame{Type: TypeStart, Name: c.u.opts.Name, Size: c.u.size, MIME: c.u.opts.MIME, SHA256: c.u.opts.SHA256}
+		first = startFrame{Type: typeStart, Name: c.u.opts.Name, Size: c.u.size, MIME: c.u.opts.MIME, SHA256: c.u.opts.SHA256}
 	}
 	if err := c.send(first); err != nil {
-		return ServerFrame{}, c.writeError(err)
+		return serverFrame{}, c.writeError(err)
 	}
 	f, err := c.next(ctx)
 	if err != nil {
-		return ServerFrame{}, err
+		return serverFrame{}, err
 	}
 	switch f.Type {
-	case TypeError:
-		return ServerFrame{}, clientFrameError(f)
-	case TypeReady, TypeComplete:
+	case typeError:
+		return serverFrame{}, frameError(f)
+	case typeReady, typeComplete:
 	default:
-		return ServerFrame{}, clientUnexpected(f, "ready")
+		return serverFrame{}, unexpected(f, "ready")
 	}
 	if c.id != "" && f.ID != c.id {
-		return ServerFrame{}, fmt.Errorf("upload: resumed %s but the server answered for %q", c.id, f.ID)
+		return serverFrame{}, fmt.Errorf("upload: resumed %s but the server answered for %q", c.id, f.ID)
 	}
 	if f.Size != c.u.size {
-		return ServerFrame{}, fmt.Errorf("upload: upload %s has size %d, the source has %d", f.ID, f.Size, c.u.size)
+		return serverFrame{}, fmt.Errorf("upload: upload %s has size %d, the source has %d", f.ID, f.Size, c.u.size)
 	}
-	if f.Type == TypeReady && (f.Offset < 0 || f.Offset > f.Size) {
-		return ServerFrame{}, fmt.Errorf("upload: server's ready offset %d is outside 0..%d", f.Offset, f.Size)
+	if f.Type == typeReady && (f.Offset < 0 || f.Offset > f.Size) {
+		return serverFrame{}, fmt.Errorf("upload: server's ready offset %d is outside 0..%d", f.Offset, f.Size)
 	}
 	c.u.id = f.ID
 	return f, nil
@@ -125,17 +125,17 @@ func (c *clientConn) handshake(ctx context.Context) (ServerFrame, error) {
 
 // stream sends the bytes from the ready offset to the end, never more than
 // the window beyond what the server has reported received.
-func (c *clientConn) stream(ctx context.Context, ready ServerFrame) error {
+func (c *conn) stream(ctx context.Context, ready serverFrame) error {
 	chunk := int64(c.u.opts.ChunkSize)
 	if chunk == 0 {
-		chunk = clientChunkSize
+		chunk = chunkSize
 	}
 	if ready.MaxFrame > 0 {
 		chunk = min(chunk, ready.MaxFrame)
 	}
 	window := c.u.opts.Window
 	if window == 0 {
-		window = clientWindowChunks * chunk
+		window = windowChunks * chunk
 	}
 	window = max(window, chunk) // a smaller window could never send a chunk
 	buf := make([]byte, min(chunk, max(c.u.size-ready.Offset, 0)))
@@ -143,7 +143,7 @@ func (c *clientConn) stream(ctx context.Context, ready ServerFrame) error {
 	for pos := ready.Offset; pos < c.u.size; {
 		n := min(chunk, c.u.size-pos)
 		// Read before waiting for the window, so the disk works while the network does.
-		if err := clientReadFull(c.u.src, buf[:n], pos); err != nil {
+		if err := readFull(c.u.src, buf[:n], pos); err != nil {
 			return err
 		}
 		for pos+n-c.received.Load() > window {
@@ -165,12 +165,12 @@ func (c *clientConn) stream(ctx context.Context, ready ServerFrame) error {
 
 // waitProgress blocks until the server reports more bytes received, or
 // something ends the stream.
-func (c *clientConn) waitProgress(ctx context.Context) error {
+func (c *conn) waitProgress(ctx context.Context) error {
 	select {
 	case <-c.wake:
 		return nil
 	case f := <-c.frames:
-		return clientStreamError(f)
+		return streamError(f)
 	case <-c.readDone:
 		return c.readErrNow()
 	case <-ctx.Done():
@@ -179,10 +179,10 @@ func (c *clientConn) waitProgress(ctx context.Context) error {
 }
 
 // poll checks, without blocking, whether something has ended the stream.
-func (c *clientConn) poll(ctx context.Context) error {
+func (c *conn) poll(ctx context.Context) error {
 	select {
 	case f := <-c.frames:
-		return clientStreamError(f)
+		return streamError(f)
 	case <-c.readDone:
 		return c.readErrNow()
 	case <-ctx.Done():
@@ -193,7 +193,7 @@ func (c *clientConn) poll(ctx context.Context) error {
 }
 
 // next waits for the next frame that is not progress.
-func (c *clientConn) next(ctx context.Context) (ServerFrame, error) {
+func (c *conn) next(ctx context.Context) (serverFrame, error) {
 	select {
 	case f := <-c.frames:
 		return f, nil
@@ -204,48 +204,48 @@ func (c *clientConn) next(ctx context.Context) (ServerFrame, error) {
 			return f, nil
 		default:
 		}
-		return ServerFrame{}, c.readErr
+		return serverFrame{}, c.readErr
 	case <-ctx.Done():
-		return ServerFrame{}, ctx.Err()
+		return serverFrame{}, ctx.Err()
 	}
 }
 
 // readErrNow returns a frame that readLoop queued before it stopped (as an
 // error if it is one), else why it stopped. Called once readDone is closed.
-func (c *clientConn) readErrNow() error {
+func (c *conn) readErrNow() error {
 	select {
 	case f := <-c.frames:
-		if f.Type == TypeError {
-			return clientFrameError(f)
+		if f.Type == typeError {
+			return frameError(f)
 		}
 	default:
 	}
 	return c.readErr
 }
 
-// clientStreamError is what a frame other than progress means while bytes are
+// streamError is what a frame other than progress means while bytes are
 // being sent: nothing but an error is expected.
-func clientStreamError(f ServerFrame) error {
-	if f.Type == TypeError {
-		return clientFrameError(f)
+func streamError(f serverFrame) error {
+	if f.Type == typeError {
+		return frameError(f)
 	}
-	return clientUnexpected(f, "progress")
+	return unexpected(f, "progress")
 }
 
-func clientUnexpected(f ServerFrame, want string) error {
+func unexpected(f serverFrame, want string) error {
 	return fmt.Errorf("upload: server sent %q while the client expected %s", f.Type, want)
 }
 
 // send writes one text frame.
-func (c *clientConn) send(v any) error {
+func (c *conn) send(v any) error {
 	c.ws.SetWriteDeadline(time.Now().Add(c.u.opts.Timeout))
 	return c.ws.WriteJSON(v)
 }
 
 // writeError explains a failed write. The reader usually knows the real
 // cause (a close frame with its code, a reset), so it is given a moment to say.
-func (c *clientConn) writeError(err error) error {
-	t := time.NewTimer(clientCloseGrace)
+func (c *conn) writeError(err error) error {
+	t := time.NewTimer(closeGrace)
 	defer t.Stop()
 	select {
 	case <-c.readDone:
@@ -259,12 +259,12 @@ func (c *clientConn) writeError(err error) error {
 
 // closeGracefully sends a close frame and waits briefly for the server's
 // answer, so the server sees a clean close rather than a reset.
-func (c *clientConn) closeGracefully(code int) {
+func (c *conn) closeGracefully(code int) {
 	msg := websocket.FormatCloseMessage(code, "")
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(clientCloseGrace)); err != nil {
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace)); err != nil {
 		return
 	}
-	t := time.NewTimer(clientCloseGrace)
+	t := time.NewTimer(closeGrace)
 	defer t.Stop()
 	select {
 	case <-c.readDone:
@@ -274,14 +274,14 @@ func (c *clientConn) closeGracefully(code int) {
 
 // readLoop reads frames until the connection ends. It is the only goroutine
 // that calls the caller's Progress and OnID, so they never overlap.
-func (c *clientConn) readLoop() {
+func (c *conn) readLoop() {
 	defer close(c.readDone)
 	// Server frames are small JSON objects; a huge one is a broken server.
-	c.ws.SetReadLimit(clientReadLimit)
-	timeout := c.u.opts.Timeout
+	c.ws.SetReadLimit(readLimit)
+	silence := c.u.opts.Timeout
 	c.ws.SetPingHandler(func(data string) error {
-		c.ws.SetReadDeadline(time.Now().Add(timeout))
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(clientPongWait))
+		c.ws.SetReadDeadline(time.Now().Add(silence))
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWait))
 		var ne net.Error
 		if err == nil || errors.Is(err, websocket.ErrCloseSent) || (errors.As(err, &ne) && ne.Timeout()) {
 			return nil // a lost pong is the server's liveness check to judge
@@ -289,28 +289,28 @@ func (c *clientConn) readLoop() {
 		return err
 	})
 	for {
-		c.ws.SetReadDeadline(time.Now().Add(timeout))
+		c.ws.SetReadDeadline(time.Now().Add(silence))
 		typ, data, err := c.ws.ReadMessage()
 		if err != nil {
-			c.readErr = clientReadError(err)
+			c.readErr = readError(err)
 			return
 		}
 		if typ != websocket.TextMessage {
 			c.readErr = errors.New("upload: server sent a binary message")
 			return
 		}
-		var f ServerFrame
+		var f serverFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			c.readErr = fmt.Errorf("upload: undecodable frame from the server: %w", err)
 			return
 		}
 		switch f.Type {
-		case TypeProgress:
+		case typeProgress:
 			c.progress(f)
 			continue
-		case TypeReady:
+		case typeReady:
 			c.ready(f)
-		case TypeComplete:
+		case typeComplete:
 			// Durable progress may not have reached the end before complete.
 			if f.Size == c.u.size && c.u.opts.Progress != nil {
 				c.u.opts.Progress(Progress{ID: f.ID, Received: f.Size, Offset: f.Size, Size: f.Size})
@@ -325,7 +325,7 @@ func (c *clientConn) readLoop() {
 }
 
 // ready sets the positions to the server's starting point and tells the caller.
-func (c *clientConn) ready(f ServerFrame) {
+func (c *conn) ready(f serverFrame) {
 	if f.Size != c.u.size || f.Offset < 0 || f.Offset > f.Size || (c.id != "" && f.ID != c.id) {
 		return // run refuses this ready; the caller hears nothing of it
 	}
@@ -342,7 +342,7 @@ func (c *clientConn) ready(f ServerFrame) {
 
 // progress records the server's positions, wakes a sender waiting on the
 // window, and tells the caller.
-func (c *clientConn) progress(f ServerFrame) {
+func (c *conn) progress(f serverFrame) {
 	if f.Received > c.received.Load() {
 		c.received.Store(f.Received)
 		select {
@@ -358,11 +358,11 @@ func (c *clientConn) progress(f ServerFrame) {
 	}
 }
 
-// clientReadError classifies why reading stopped. Close codes that say the
+// readError classifies why reading stopped. Close codes that say the
 // client itself is at fault (policy, message too big, protocol errors) are
 // final; going away (the server shutting down), server errors, timeouts and
 // resets are worth a new connection.
-func clientReadError(err error) error {
+func readError(err error) error {
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) {
 		return retryable(fmt.Errorf("upload: connection lost: %w", err))
@@ -370,9 +370,9 @@ func clientReadError(err error) error {
 	text := ce.Text
 	switch ce.Code {
 	case websocket.CloseGoingAway:
-		return retryable(&Error{Code: CodeShuttingDown, Message: clientCloseText(text, "the server is going away")})
+		return retryable(&Error{Code: CodeShuttingDown, Message: closeText(text, "the server is going away")})
 	case websocket.ClosePolicyViolation:
-		return &Error{Code: CodeUnauthorized, Message: clientCloseText(text, "the server closed the connection (policy)")}
+		return &Error{Code: CodeUnauthorized, Message: closeText(text, "the server closed the connection (policy)")}
 	case websocket.CloseMessageTooBig, websocket.CloseProtocolError, websocket.CloseUnsupportedData,
 		websocket.CloseInvalidFramePayloadData, websocket.CloseMandatoryExtension:
 		return fmt.Errorf("upload: the server closed the connection: %w", err)
@@ -380,7 +380,7 @@ func clientReadError(err error) error {
 	return retryable(fmt.Errorf("upload: the server closed the connection: %w", err))
 }
 
-func clientCloseText(text, fallback string) string {
+func closeText(text, fallback string) string {
 	if text == "" {
 		return fallback
 	}

@@ -1,4 +1,4 @@
-package upload
+package client
 
 import (
 	"context"
@@ -17,38 +17,27 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Client design. Upload runs one connection at a time (clientConn). The
-// goroutine that called Upload is the connection's only writer: it reads a
-// chunk from the source at the position to send, waits while the window is
-// full, and writes it. A read loop goroutine reads frames, answers pings,
-// keeps the server's received/offset in atomics (waking the writer), calls
-// the caller's Progress and OnID, and queues every other frame in order.
-// Nothing of the file is kept in memory beyond one chunk: a resume re-reads
-// the source from the server's durable offset. Failures are sorted where
-// they arise: retryable ones are wrapped in retryableError, and Upload
-// reconnects with backoff only for those.
-
-// Client tunables. The read timeout outlives two of the server's default
+// Tunables. The read timeout outlives two of the server's default
 // 30 s ping periods, so a live but quiet server is never mistaken for a dead one.
 const (
-	clientChunkSize = 1 << 20
-	// clientWindowChunks: the server reports `received` at most every 20 ms,
+	chunkSize = 1 << 20
+	// windowChunks: the server reports `received` at most every 20 ms,
 	// so the window must cover 20 ms of transfer: 8 chunks of 1 MiB cap an
 	// upload near 420 MB/s, 32 chunks near 1.3 GB/s (docs/performance.md).
-	clientWindowChunks     = 32
-	clientMaxRetries       = 10
-	clientTimeout          = 90 * time.Second
-	clientHandshakeTimeout = 30 * time.Second
-	// clientBufferSize: gorilla's 4 KiB default halves throughput (ANCHORS.md).
-	clientBufferSize = 64 << 10
-	clientMinBackoff = 250 * time.Millisecond
-	clientMaxBackoff = 15 * time.Second
-	// clientCloseGrace is how long a closing client waits for the server's close frame.
-	clientCloseGrace = time.Second
-	// clientPongWait bounds a pong that waits behind a chunk being written.
-	clientPongWait = 10 * time.Second
-	// clientReadLimit caps one server frame.
-	clientReadLimit = 64 << 10
+	windowChunks     = 32
+	maxRetries       = 10
+	timeout          = 90 * time.Second
+	handshakeTimeout = 30 * time.Second
+	// bufferSize: gorilla's 4 KiB default halves throughput (ANCHORS.md).
+	bufferSize = 64 << 10
+	minBackoff = 250 * time.Millisecond
+	maxBackoff = 15 * time.Second
+	// closeGrace is how long a closing client waits for the server's close frame.
+	closeGrace = time.Second
+	// pongWait bounds a pong that waits behind a chunk being written.
+	pongWait = 10 * time.Second
+	// readLimit caps one server frame.
+	readLimit = 64 << 10
 )
 
 // Progress is what the server last reported about an upload: Received bytes
@@ -144,15 +133,15 @@ type Result struct {
 // src must not change during the upload; it is read concurrently (ReadAt's
 // contract allows it) when Upload verifies the digest itself.
 func Upload(ctx context.Context, src io.ReaderAt, size int64, opts Options) (Result, error) {
-	u, err := newClientUpload(src, size, opts)
+	u, err := newTransfer(src, size, opts)
 	if err != nil {
 		return Result{}, err
 	}
 	return u.run(ctx)
 }
 
-// clientUpload is the state of one Upload call across its connections.
-type clientUpload struct {
+// transfer is the state of one Upload call across its connections.
+type transfer struct {
 	src     io.ReaderAt
 	size    int64
 	opts    Options
@@ -168,7 +157,7 @@ type clientUpload struct {
 	idNotified bool
 }
 
-func newClientUpload(src io.ReaderAt, size int64, opts Options) (*clientUpload, error) {
+func newTransfer(src io.ReaderAt, size int64, opts Options) (*transfer, error) {
 	if src == nil {
 		return nil, errors.New("upload: nil source")
 	}
@@ -188,12 +177,12 @@ func newClientUpload(src io.ReaderAt, size int64, opts Options) (*clientUpload, 
 		return nil, errors.New("upload: negative ChunkSize, Window, MaxRetries or Timeout")
 	}
 	if opts.MaxRetries == 0 {
-		opts.MaxRetries = clientMaxRetries
+		opts.MaxRetries = maxRetries
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = clientTimeout
+		opts.Timeout = timeout
 	}
-	wsURL, httpURL, err := clientEndpoints(opts.Server)
+	wsURL, httpURL, err := endpoints(opts.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -204,17 +193,17 @@ func newClientUpload(src io.ReaderAt, size int64, opts Options) (*clientUpload, 
 	if opts.Token != "" {
 		header.Set("Authorization", "Bearer "+opts.Token)
 	}
-	return &clientUpload{
+	return &transfer{
 		src: src, size: size, opts: opts,
 		wsURL: wsURL, where: strings.SplitN(wsURL, "?", 2)[0], httpURL: httpURL, header: header,
-		dialer: clientDialer(opts.Dialer),
+		dialer: newDialer(opts.Dialer),
 		id:     opts.ResumeID,
 	}, nil
 }
 
-// clientEndpoints derives the WebSocket URL and the HTTP base URL from a server
+// endpoints derives the WebSocket URL and the HTTP base URL from a server
 // base URL. A URL without a scheme is taken as http://.
-func clientEndpoints(server string) (wsURL string, httpBase *url.URL, err error) {
+func endpoints(server string) (wsURL string, httpBase *url.URL, err error) {
 	if server == "" {
 		return "", nil, errors.New("upload: Options.Server is required")
 	}
@@ -244,17 +233,17 @@ func clientEndpoints(server string) (wsURL string, httpBase *url.URL, err error)
 	return ws.String(), &base, nil
 }
 
-// clientDialer copies d (or builds the default) and makes it offer ferry.v1.
-func clientDialer(d *websocket.Dialer) *websocket.Dialer {
+// newDialer copies d (or builds the default) and makes it offer ferry.v1.
+func newDialer(d *websocket.Dialer) *websocket.Dialer {
 	var out websocket.Dialer
 	if d != nil {
 		out = *d
 	} else {
 		out = websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
-			HandshakeTimeout: clientHandshakeTimeout,
-			ReadBufferSize:   clientBufferSize,
-			WriteBufferSize:  clientBufferSize,
+			HandshakeTimeout: handshakeTimeout,
+			ReadBufferSize:   bufferSize,
+			WriteBufferSize:  bufferSize,
 		}
 	}
 	if !slices.Contains(out.Subprotocols, Subprotocol) {
@@ -264,10 +253,10 @@ func clientDialer(d *websocket.Dialer) *websocket.Dialer {
 }
 
 // run makes connections until the upload completes, fails for good, or ctx ends.
-func (u *clientUpload) run(ctx context.Context) (Result, error) {
-	var local *clientDigest
+func (u *transfer) run(ctx context.Context) (Result, error) {
+	var local *digest
 	if u.opts.SHA256 == "" {
-		local = startClientDigest(ctx, u.src, u.size)
+		local = startDigest(ctx, u.src, u.size)
 		defer local.stop()
 	}
 	failures := 0
@@ -290,7 +279,7 @@ func (u *clientUpload) run(ctx context.Context) (Result, error) {
 		if failures > u.opts.MaxRetries {
 			return Result{}, fmt.Errorf("upload: giving up after %d failed attempts in a row: %w", failures, err)
 		}
-		t := time.NewTimer(clientBackoff(failures))
+		t := time.NewTimer(backoff(failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -300,29 +289,29 @@ func (u *clientUpload) run(ctx context.Context) (Result, error) {
 	}
 }
 
-// clientBackoff is the pause before reconnect attempt n (1-based): exponential,
+// backoff is the pause before reconnect attempt n (1-based): exponential,
 // capped, with jitter so that many clients cut off together do not return together.
-func clientBackoff(n int) time.Duration {
-	d := clientMaxBackoff
+func backoff(n int) time.Duration {
+	d := maxBackoff
 	if n < 16 {
-		d = min(clientMinBackoff<<(n-1), clientMaxBackoff)
+		d = min(minBackoff<<(n-1), maxBackoff)
 	}
 	return d/2 + rand.N(d/2+1)
 }
 
 // connect runs one connection: dial, handshake, stream, finish.
-func (u *clientUpload) connect(ctx context.Context) (ServerFrame, error) {
+func (u *transfer) connect(ctx context.Context) (serverFrame, error) {
 	ws, resp, err := u.dialer.DialContext(ctx, u.wsURL, u.header)
 	if err != nil {
-		return ServerFrame{}, u.dialError(ctx, resp, err)
+		return serverFrame{}, u.dialError(ctx, resp, err)
 	}
-	c := newClientConn(u, ws)
+	c := newConn(u, ws)
 	return c.run(ctx)
 }
 
 // dialError classifies a failed handshake: 401 is CodeUnauthorized, 5xx, 429
 // and network failures are worth retrying, other refusals are not.
-func (u *clientUpload) dialError(ctx context.Context, resp *http.Response, err error) error {
+func (u *transfer) dialError(ctx context.Context, resp *http.Response, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -344,7 +333,7 @@ func (u *clientUpload) dialError(ctx context.Context, resp *http.Response, err e
 }
 
 // result checks the server's complete frame against the source and builds the Result.
-func (u *clientUpload) result(ctx context.Context, f ServerFrame, local *clientDigest) (Result, error) {
+func (u *transfer) result(ctx context.Context, f serverFrame, local *digest) (Result, error) {
 	if f.Size != u.size {
 		return Result{}, fmt.Errorf("upload: server completed %s with %d bytes, source has %d", f.ID, f.Size, u.size)
 	}
@@ -365,10 +354,10 @@ func (u *clientUpload) result(ctx context.Context, f ServerFrame, local *clientD
 
 // fileURL makes the complete frame's url absolute against the server's base
 // URL, keeping a path prefix the server may be mounted under.
-func (u *clientUpload) fileURL(f ServerFrame) string {
+func (u *transfer) fileURL(f serverFrame) string {
 	p := f.URL
 	if p == "" {
-		p = FileURL(f.ID)
+		p = fileURLOf(f.ID)
 	}
 	if ref, err := url.Parse(p); err == nil && ref.IsAbs() {
 		return p
@@ -394,9 +383,9 @@ func isRetryable(err error) bool {
 	return errors.As(err, &t)
 }
 
-// clientFrameError turns an error frame into an error, marking the codes that a
+// frameError turns an error frame into an error, marking the codes that a
 // reconnect and resume can get past.
-func clientFrameError(f ServerFrame) error {
+func frameError(f serverFrame) error {
 	e := &Error{Code: f.Code, Message: f.Message, ID: f.ID}
 	switch f.Code {
 	case CodeStorageError, CodeLocked, CodeShuttingDown, CodeIncomplete:

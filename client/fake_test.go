@@ -1,4 +1,4 @@
-package upload_test
+package client_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ferryhq/ferry/client"
 	"github.com/ferryhq/ferry/upload"
 )
 
@@ -268,11 +269,11 @@ func TestUploadKeepsWindowInFlight(t *testing.T) {
 	// The fake acknowledges only every fourth message: a client that waited
 	// for each ack would stall and fail on the context deadline.
 	f := newFakeServer(t, func(f *fakeServer) { f.ackEvery, f.window = 4, window })
-	data := clientPayload(50*chunk + 17)
+	data := payload(50*chunk + 17)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)),
-		upload.Options{Server: f.srv.URL, Name: "w.bin", ChunkSize: chunk, Window: window})
+	res, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: f.srv.URL, Name: "w.bin", ChunkSize: chunk, Window: window})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
@@ -292,17 +293,17 @@ func TestUploadDefaultWindowIs32Chunks(t *testing.T) {
 	// Acks every 32 messages: only a client with 32 chunks in flight keeps
 	// going, and the fake fails one that sends more.
 	f := newFakeServer(t, func(f *fakeServer) { f.maxFrame, f.ackEvery, f.window = chunk, 32, 32*chunk })
-	data := clientPayload(100 * chunk)
+	data := payload(100 * chunk)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)),
-		upload.Options{Server: f.srv.URL, Name: "d.bin"}); err != nil {
+	if _, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: f.srv.URL, Name: "d.bin"}); err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
 }
 
 func TestUploadRetriesTransientFailures(t *testing.T) {
-	data := clientPayload(20 * 1024)
+	data := payload(20 * 1024)
 	tests := []struct {
 		name string
 		hook fakeHook
@@ -349,7 +350,7 @@ func TestUploadRetriesTransientFailures(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			var onID []string
-			res, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)), upload.Options{
+			res, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)), client.Options{
 				Server: f.srv.URL, Name: "r.bin", ChunkSize: 1024,
 				OnID: func(id string) { onID = append(onID, id) },
 			})
@@ -373,16 +374,16 @@ func TestUploadRetriesTransientFailures(t *testing.T) {
 }
 
 func TestUploadReturnsFinalErrors(t *testing.T) {
-	data := clientPayload(4096)
+	data := payload(4096)
 	tests := []struct {
 		name      string
 		configure func(*fakeServer)
-		opts      upload.Options
-		want      upload.Code
+		opts      client.Options
+		want      client.Code
 	}{
 		{"too_large", func(f *fakeServer) {
 			f.hook = func(int, string, int64) fakeAction { return fakeAction{errCode: upload.CodeTooLarge} }
-		}, upload.Options{}, upload.CodeTooLarge},
+		}, client.Options{}, client.CodeTooLarge},
 		{"forbidden_type mid-stream", func(f *fakeServer) {
 			f.hook = func(_ int, ev string, _ int64) fakeAction {
 				if ev == "chunk" {
@@ -390,13 +391,13 @@ func TestUploadReturnsFinalErrors(t *testing.T) {
 				}
 				return fakeAction{}
 			}
-		}, upload.Options{}, upload.CodeForbiddenType},
-		{"not_found on resume", nil, upload.Options{ResumeID: uuid.NewString()}, upload.CodeNotFound},
-		{"unauthorized handshake", func(f *fakeServer) { f.status = http.StatusUnauthorized }, upload.Options{}, upload.CodeUnauthorized},
+		}, client.Options{}, client.CodeForbiddenType},
+		{"not_found on resume", nil, client.Options{ResumeID: uuid.NewString()}, client.CodeNotFound},
+		{"unauthorized handshake", func(f *fakeServer) { f.status = http.StatusUnauthorized }, client.Options{}, client.CodeUnauthorized},
 		{"policy close", func(f *fakeServer) {
 			f.hook = func(int, string, int64) fakeAction { return fakeAction{closeCode: websocket.ClosePolicyViolation} }
-		}, upload.Options{}, upload.CodeUnauthorized},
-		{"digest differs from the source", func(f *fakeServer) { f.badSum = true }, upload.Options{}, upload.CodeChecksumMismatch},
+		}, client.Options{}, client.CodeUnauthorized},
+		{"digest differs from the source", func(f *fakeServer) { f.badSum = true }, client.Options{}, client.CodeChecksumMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,8 +406,8 @@ func TestUploadReturnsFinalErrors(t *testing.T) {
 			opts.Server, opts.Name, opts.ChunkSize = f.srv.URL, "e.bin", 1024
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			_, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)), opts)
-			if got := upload.CodeOf(err); got != tt.want {
+			_, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)), opts)
+			if got := client.CodeOf(err); got != tt.want {
 				t.Fatalf("Upload error %v (code %q), want code %q", err, got, tt.want)
 			}
 			if n := f.conns.Load(); n > 1 {
@@ -425,7 +426,7 @@ func TestUploadRefusedHandshakeIsNotRetried(t *testing.T) {
 				http.Error(w, "no", status)
 			}))
 			defer srv.Close()
-			_, err := upload.Upload(context.Background(), strings.NewReader("x"), 1, upload.Options{Server: srv.URL, Name: "x"})
+			_, err := client.Upload(context.Background(), strings.NewReader("x"), 1, client.Options{Server: srv.URL, Name: "x"})
 			if err == nil || !strings.Contains(err.Error(), http.StatusText(status)) {
 				t.Fatalf("Upload error %v, want one naming HTTP %d", err, status)
 			}
@@ -440,9 +441,9 @@ func TestUploadGivesUpAfterMaxRetries(t *testing.T) {
 	f := newFakeServer(t, func(f *fakeServer) {
 		f.hook = func(int, string, int64) fakeAction { return fakeAction{errCode: upload.CodeStorageError} }
 	})
-	_, err := upload.Upload(context.Background(), strings.NewReader("abc"), 3,
-		upload.Options{Server: f.srv.URL, Name: "g", MaxRetries: 2})
-	if upload.CodeOf(err) != upload.CodeStorageError {
+	_, err := client.Upload(context.Background(), strings.NewReader("abc"), 3,
+		client.Options{Server: f.srv.URL, Name: "g", MaxRetries: 2})
+	if client.CodeOf(err) != client.CodeStorageError {
 		t.Fatalf("Upload error %v, want the last storage_error", err)
 	}
 	if n := f.conns.Load(); n != 3 {
@@ -451,7 +452,7 @@ func TestUploadGivesUpAfterMaxRetries(t *testing.T) {
 }
 
 func TestUploadReplacesSilentConnection(t *testing.T) {
-	data := clientPayload(8 * 1024)
+	data := payload(8 * 1024)
 	f := newFakeServer(t, func(f *fakeServer) {
 		f.hook = func(c int, ev string, at int64) fakeAction {
 			if c == 1 && ev == "chunk" && at >= 2*1024 {
@@ -462,8 +463,8 @@ func TestUploadReplacesSilentConnection(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)),
-		upload.Options{Server: f.srv.URL, Name: "s", ChunkSize: 1024, Window: 4096, Timeout: 300 * time.Millisecond})
+	res, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: f.srv.URL, Name: "s", ChunkSize: 1024, Window: 4096, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
@@ -476,15 +477,15 @@ func TestUploadReplacesSilentConnection(t *testing.T) {
 }
 
 func TestUploadCancelClosesCleanlyAndStaysResumable(t *testing.T) {
-	data := clientPayload(64 * 1024)
+	data := payload(64 * 1024)
 	f := newFakeServer(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var id string
-	_, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)), upload.Options{
+	_, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)), client.Options{
 		Server: f.srv.URL, Name: "c", ChunkSize: 1024, Window: 2048,
 		OnID: func(s string) { id = s },
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if p.Offset >= 8*1024 {
 				cancel()
 			}
@@ -503,10 +504,10 @@ func TestUploadCancelClosesCleanlyAndStaysResumable(t *testing.T) {
 		t.Fatalf("server holds %d bytes after the cancel, want a partial upload", n)
 	}
 
-	var first *upload.Progress
-	res, err := upload.Upload(context.Background(), bytes.NewReader(data), int64(len(data)), upload.Options{
+	var first *client.Progress
+	res, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)), client.Options{
 		Server: f.srv.URL, ResumeID: id, ChunkSize: 1024,
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if first == nil {
 				first = &p
 			}
@@ -530,7 +531,7 @@ func TestUploadHandshake(t *testing.T) {
 		server   func(url string) string
 		token    string // the server's
 		give     string // the client's
-		wantCode upload.Code
+		wantCode client.Code
 	}{
 		{"plain", "", func(u string) string { return u }, "", "", ""},
 		{"trailing slash", "", func(u string) string { return u + "/" }, "", "", ""},
@@ -538,16 +539,16 @@ func TestUploadHandshake(t *testing.T) {
 		{"ws scheme", "", func(u string) string { return "ws" + strings.TrimPrefix(u, "http") }, "", "", ""},
 		{"path prefix", "/ferry", func(u string) string { return u + "/ferry" }, "", "", ""},
 		{"right token", "", func(u string) string { return u }, "s3cret", "s3cret", ""},
-		{"wrong token", "", func(u string) string { return u }, "s3cret", "guess", upload.CodeUnauthorized},
-		{"no token", "", func(u string) string { return u }, "s3cret", "", upload.CodeUnauthorized},
+		{"wrong token", "", func(u string) string { return u }, "s3cret", "guess", client.CodeUnauthorized},
+		{"no token", "", func(u string) string { return u }, "s3cret", "", client.CodeUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeServer(t, func(f *fakeServer) { f.prefix, f.token = tt.prefix, tt.token })
-			data := clientPayload(100)
-			res, err := upload.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
-				upload.Options{Server: tt.server(f.srv.URL), Token: tt.give, Name: "h"})
-			if got := upload.CodeOf(err); got != tt.wantCode || (tt.wantCode == "" && err != nil) {
+			data := payload(100)
+			res, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
+				client.Options{Server: tt.server(f.srv.URL), Token: tt.give, Name: "h"})
+			if got := client.CodeOf(err); got != tt.wantCode || (tt.wantCode == "" && err != nil) {
 				t.Fatalf("Upload error %v, want code %q", err, tt.wantCode)
 			}
 			if err != nil {
@@ -566,15 +567,15 @@ func TestUploadHandshake(t *testing.T) {
 }
 
 func TestUploadResumeOfCompleteUpload(t *testing.T) {
-	data := clientPayload(3000)
+	data := payload(3000)
 	f := newFakeServer(t, nil)
-	first, err := upload.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
-		upload.Options{Server: f.srv.URL, Name: "c"})
+	first, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: f.srv.URL, Name: "c"})
 	if err != nil {
 		t.Fatalf("first Upload: %v", err)
 	}
-	again, err := upload.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
-		upload.Options{Server: f.srv.URL, ResumeID: first.ID})
+	again, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: f.srv.URL, ResumeID: first.ID})
 	if err != nil {
 		t.Fatalf("resume of a complete upload: %v", err)
 	}
@@ -586,9 +587,9 @@ func TestUploadResumeOfCompleteUpload(t *testing.T) {
 func TestUploadClampsChunkToMaxFrame(t *testing.T) {
 	// The fake closes with 1009 on a message over max_frame.
 	f := newFakeServer(t, func(f *fakeServer) { f.maxFrame = 1000 })
-	data := clientPayload(10_000)
-	if _, err := upload.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
-		upload.Options{Server: f.srv.URL, Name: "m", ChunkSize: 4096}); err != nil {
+	data := payload(10_000)
+	if _, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: f.srv.URL, Name: "m", ChunkSize: 4096}); err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
 }
@@ -596,18 +597,18 @@ func TestUploadClampsChunkToMaxFrame(t *testing.T) {
 func TestUploadRejectsBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
-		opts upload.Options
+		opts client.Options
 		size int64
 	}{
-		{"no server", upload.Options{Name: "a"}, 1},
-		{"bad scheme", upload.Options{Server: "ftp://h", Name: "a"}, 1},
-		{"no name", upload.Options{Server: "http://h"}, 1},
-		{"negative size", upload.Options{Server: "http://h", Name: "a"}, -1},
-		{"bad sha256", upload.Options{Server: "http://h", Name: "a", SHA256: "abc"}, 1},
+		{"no server", client.Options{Name: "a"}, 1},
+		{"bad scheme", client.Options{Server: "ftp://h", Name: "a"}, 1},
+		{"no name", client.Options{Server: "http://h"}, 1},
+		{"negative size", client.Options{Server: "http://h", Name: "a"}, -1},
+		{"bad sha256", client.Options{Server: "http://h", Name: "a", SHA256: "abc"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := upload.Upload(context.Background(), strings.NewReader("x"), tt.size, tt.opts); err == nil {
+			if _, err := client.Upload(context.Background(), strings.NewReader("x"), tt.size, tt.opts); err == nil {
 				t.Fatal("Upload accepted bad options")
 			}
 		})
@@ -616,9 +617,9 @@ func TestUploadRejectsBadOptions(t *testing.T) {
 
 func TestUploadShortSourceFails(t *testing.T) {
 	f := newFakeServer(t, nil)
-	_, err := upload.Upload(context.Background(), strings.NewReader("short"), 100,
-		upload.Options{Server: f.srv.URL, Name: "s", SHA256: strings.Repeat("0", 64)})
-	if err == nil || upload.CodeOf(err) != "" || !strings.Contains(err.Error(), "reading the source") {
+	_, err := client.Upload(context.Background(), strings.NewReader("short"), 100,
+		client.Options{Server: f.srv.URL, Name: "s", SHA256: strings.Repeat("0", 64)})
+	if err == nil || client.CodeOf(err) != "" || !strings.Contains(err.Error(), "reading the source") {
 		t.Fatalf("Upload error %v, want a source read error", err)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -626,8 +627,8 @@ func TestUploadShortSourceFails(t *testing.T) {
 	}
 }
 
-// clientPayload is n deterministic, non-repeating-looking bytes.
-func clientPayload(n int) []byte {
+// payload is n deterministic, non-repeating-looking bytes.
+func payload(n int) []byte {
 	b := make([]byte, n)
 	var x uint32 = 2463534242
 	for i := range b {

@@ -1,4 +1,4 @@
-package upload_test
+package client_test
 
 import (
 	"bytes"
@@ -18,16 +18,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferryhq/ferry/client"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/upload"
 )
 
-// These tests run the client against the real Handler over loopback.
+// These tests run the client against the real upload.Handler over loopback.
 
-// newClientTestServer serves cfg's Handler on /ws/upload, over a local
+// newHandlerServer serves cfg's Handler on /ws/upload, over a local
 // backend in a temporary directory, through wrap's listener if given.
-func newClientTestServer(t *testing.T, cfg upload.Config, wrap func(net.Listener) net.Listener) (*httptest.Server, *local.Backend) {
+func newHandlerServer(t *testing.T, cfg upload.Config, wrap func(net.Listener) net.Listener) (*httptest.Server, *local.Backend) {
 	t.Helper()
 	backend, err := local.New(local.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -108,18 +109,18 @@ func TestUploadToServer(t *testing.T) {
 		{"unaligned, default chunks", 3<<20 + 5, 0, false},
 		{"small chunks with digest", 300_001, 4096, true},
 	}
-	srv, backend := newClientTestServer(t, upload.Config{}, nil)
+	srv, backend := newHandlerServer(t, upload.Config{}, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data := clientPayload(tt.size)
+			data := payload(tt.size)
 			want := sha256Hex(data)
-			opts := upload.Options{Server: srv.URL, Name: "f.bin", MIME: "application/octet-stream", ChunkSize: tt.chunk}
+			opts := client.Options{Server: srv.URL, Name: "f.bin", MIME: "application/octet-stream", ChunkSize: tt.chunk}
 			if tt.giveHash {
 				opts.SHA256 = strings.ToUpper(want) // case must not matter
 			}
-			var last upload.Progress
-			opts.Progress = func(p upload.Progress) { last = p }
-			res, err := upload.Upload(context.Background(), bytes.NewReader(data), int64(len(data)), opts)
+			var last client.Progress
+			opts.Progress = func(p client.Progress) { last = p }
+			res, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)), opts)
 			if err != nil {
 				t.Fatalf("Upload: %v", err)
 			}
@@ -200,16 +201,16 @@ func TestUploadResumesAfterServerDrops(t *testing.T) {
 	const size, cutAfter = 6 << 20, 1 << 20
 	var cl *cutListener
 	spy := &resumeSpy{}
-	srv, backend := newClientTestServer(t, upload.Config{Backend: spy}, func(l net.Listener) net.Listener {
+	srv, backend := newHandlerServer(t, upload.Config{Backend: spy}, func(l net.Listener) net.Listener {
 		cl = &cutListener{Listener: l, cutAfter: cutAfter}
 		cl.cuts.Store(3)
 		return cl
 	})
-	data := clientPayload(size)
+	data := payload(size)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := upload.Upload(ctx, bytes.NewReader(data), size,
-		upload.Options{Server: srv.URL, Name: "drops.bin", ChunkSize: 128 << 10})
+	res, err := client.Upload(ctx, bytes.NewReader(data), size,
+		client.Options{Server: srv.URL, Name: "drops.bin", ChunkSize: 128 << 10})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
@@ -233,16 +234,16 @@ func TestUploadResumesAfterServerDrops(t *testing.T) {
 
 func TestUploadCancelThenResumeOnServer(t *testing.T) {
 	const size = 8 << 20
-	srv, backend := newClientTestServer(t, upload.Config{}, nil)
-	data := clientPayload(size)
+	srv, backend := newHandlerServer(t, upload.Config{}, nil)
+	data := payload(size)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var id string
 	var reached int64
-	_, err := upload.Upload(ctx, bytes.NewReader(data), size, upload.Options{
+	_, err := client.Upload(ctx, bytes.NewReader(data), size, client.Options{
 		Server: srv.URL, Name: "cancel.bin", ChunkSize: 64 << 10,
 		OnID: func(s string) { id = s },
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if p.Offset >= 1<<20 && reached == 0 {
 				reached = p.Offset
 				cancel()
@@ -256,12 +257,12 @@ func TestUploadCancelThenResumeOnServer(t *testing.T) {
 		t.Fatalf("cancelled before any durable progress (id %q)", id)
 	}
 
-	var first *upload.Progress
+	var first *client.Progress
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
-	res, err := upload.Upload(ctx2, bytes.NewReader(data), size, upload.Options{
+	res, err := client.Upload(ctx2, bytes.NewReader(data), size, client.Options{
 		Server: srv.URL, ResumeID: id,
-		Progress: func(p upload.Progress) {
+		Progress: func(p client.Progress) {
 			if first == nil {
 				first = &p
 			}
@@ -282,27 +283,27 @@ func TestUploadCancelThenResumeOnServer(t *testing.T) {
 }
 
 func TestUploadServerRefusals(t *testing.T) {
-	data := clientPayload(10_000)
+	data := payload(10_000)
 	tests := []struct {
 		name string
 		cfg  upload.Config
-		opts upload.Options
-		want upload.Code
+		opts client.Options
+		want client.Code
 	}{
-		{"wrong digest", upload.Config{}, upload.Options{SHA256: strings.Repeat("ab", 32)}, upload.CodeChecksumMismatch},
-		{"over max size", upload.Config{MaxSize: 9_999}, upload.Options{}, upload.CodeTooLarge},
-		{"type not allowed", upload.Config{AllowedTypes: []string{"image/*"}}, upload.Options{MIME: "text/plain"}, upload.CodeForbiddenType},
-		{"unknown id", upload.Config{}, upload.Options{ResumeID: uuid.NewString()}, upload.CodeNotFound},
+		{"wrong digest", upload.Config{}, client.Options{SHA256: strings.Repeat("ab", 32)}, client.CodeChecksumMismatch},
+		{"over max size", upload.Config{MaxSize: 9_999}, client.Options{}, client.CodeTooLarge},
+		{"type not allowed", upload.Config{AllowedTypes: []string{"image/*"}}, client.Options{MIME: "text/plain"}, client.CodeForbiddenType},
+		{"unknown id", upload.Config{}, client.Options{ResumeID: uuid.NewString()}, client.CodeNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, _ := newClientTestServer(t, tt.cfg, nil)
+			srv, _ := newHandlerServer(t, tt.cfg, nil)
 			opts := tt.opts
 			opts.Server, opts.Name = srv.URL, "refused.bin"
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			_, err := upload.Upload(ctx, bytes.NewReader(data), int64(len(data)), opts)
-			if got := upload.CodeOf(err); got != tt.want {
+			_, err := client.Upload(ctx, bytes.NewReader(data), int64(len(data)), opts)
+			if got := client.CodeOf(err); got != tt.want {
 				t.Fatalf("Upload error %v (code %q), want code %q", err, got, tt.want)
 			}
 		})
