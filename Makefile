@@ -3,6 +3,9 @@ GO      ?= go
 PKGS    ?= ./...
 # Go test flags for `make test`; the whole suite, MinIO and browser included.
 TESTFLAGS ?= -race -count=1 -timeout 25m
+# staticcheck for `make vet`, pinned; installed into .tools/bin on first use.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := .tools/bin/staticcheck.$(STATICCHECK_VERSION)
 BENCH   ?= .
 BENCHTIME ?= 3x
 
@@ -23,6 +26,10 @@ test: vet interop-deps
 	scripts/with-minio.sh $(GO) test $(TESTFLAGS) $(PKGS)
 	FUZZTIME=10s GO=$(GO) scripts/fuzz.sh
 
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/.tools/bin GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	cp .tools/bin/staticcheck $@
+
 ## fuzz: every Go fuzz target for FUZZTIME each (make test runs them 10s each).
 ## A failing input lands in <package>/testdata/fuzz/<Target>/: commit it with
 ## its fix.
@@ -30,8 +37,14 @@ FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
-vet:
+## vet: go vet for Linux, macOS and Windows (storage/local and the rest must
+## build on all three), staticcheck (pinned, installed into .tools/bin on
+## first use), then the gofmt check.
+vet: $(STATICCHECK)
 	$(GO) vet $(PKGS)
+	GOOS=darwin $(GO) vet $(PKGS)
+	GOOS=windows $(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -75,3 +88,11 @@ soak:
 
 clean:
 	rm -rf bin artifacts $(INTEROP)/node_modules
+
+## load: the load and crash probes of docs/reliability.md against a real
+## `ferry serve` process (about 5 minutes; not part of `make test`). The
+## results table lands in artifacts/load/report.md.
+.PHONY: load
+load:
+	@mkdir -p artifacts/load
+	FERRY_LOAD=1 FERRY_LOAD_REPORT=$(CURDIR)/artifacts/load/report.md $(GO) test -count=1 -timeout 12m -run '^TestLoad$$' -v ./cmd/ferry

@@ -230,7 +230,6 @@ func (f frame) num(k string) (int64, error) {
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-var hex64RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 type prog struct {
 	at                     time.Time

@@ -57,7 +57,10 @@ type transfer struct {
 // the upload's saved state cannot be used.
 func (h *Handler) hold(r *http.Request, w storage.Writer) (*transfer, error) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	t := &transfer{h: h, w: w, id: w.ID(), ctx: ctx, cancel: cancel, lastCheckpoint: time.Now()}
+	// Once the client is gone, storage has storeGrace to finish.
+	stopGrace := context.AfterFunc(r.Context(), func() { time.AfterFunc(storeGrace, cancel) })
+	t := &transfer{h: h, w: w, id: w.ID(), ctx: ctx, lastCheckpoint: time.Now(),
+		cancel: func() { stopGrace(); cancel() }}
 	info := w.Info()
 	t.written, t.durable = info.Offset, info.Offset
 	track, err := checkpoint.Restore(w, piecesInFlight, putPiece)

@@ -14,9 +14,6 @@ import (
 	"github.com/ferryhq/ferry/storage/storagetest"
 )
 
-// pngHeader is enough of a PNG for http.DetectContentType.
-var pngHeader = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-
 // after says what a test expects of the upload once the error was sent.
 type after int
 

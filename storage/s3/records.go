@@ -158,13 +158,6 @@ func sizeLimit(size, partSize int64) int64 {
 	return size
 }
 
-func (s *uploadState) numParts() int {
-	if s.Meta.Size <= 0 {
-		return 0
-	}
-	return int((s.Meta.Size + s.PartSize - 1) / s.PartSize)
-}
-
 func (s *uploadState) check() error {
 	var whole int64
 	for n := range len(s.Parts) {
