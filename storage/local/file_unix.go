@@ -24,7 +24,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sync directory: %w", err)
 	}
-	serr := d.Sync()
+	serr := synced(d.Sync)
 	cerr := d.Close()
 	if err := errors.Join(serr, cerr); err != nil {
 		return fmt.Errorf("sync directory: %w", mapErr(err))

@@ -72,7 +72,7 @@ func (b *Backend) writeRecord(id string, rec record) (err error) {
 		f.Close()
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
-	if err := f.Sync(); err != nil {
+	if err := synced(f.Sync); err != nil {
 		f.Close()
 		return fmt.Errorf("sync metadata: %w", mapErr(err))
 	}

@@ -17,13 +17,15 @@ func fdatasync(f *os.File) error {
 		return err
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = syscall.Fdatasync(int(fd))
-			if serr != syscall.EINTR {
-				return
+	if err := synced(func() error {
+		return rc.Control(func(fd uintptr) {
+			for {
+				serr = syscall.Fdatasync(int(fd))
+				if serr != syscall.EINTR {
+					return
+				}
 			}
-		}
+		})
 	}); err != nil {
 		return err
 	}
