@@ -28,6 +28,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ferryhq/ferry/storage/local"
+	"github.com/ferryhq/ferry/upload"
 	"github.com/ferryhq/ferry/web"
 )
 
@@ -71,15 +72,17 @@ func start(t *testing.T, c cfg) *server {
 		t.Fatalf("local.New: %v", err)
 	}
 	srv, err := web.New(web.Config{
-		Backend:        b,
-		MaxSize:        c.MaxSize,
-		MaxFrame:       c.MaxFrame,
-		AllowedTypes:   c.AllowedTypes,
+		Config: upload.Config{
+			Backend:      b,
+			MaxSize:      c.MaxSize,
+			MaxFrame:     c.MaxFrame,
+			AllowedTypes: c.AllowedTypes,
+			PingPeriod:   c.PingPeriod,
+			Logger:       quiet,
+		},
 		Tokens:         c.Tokens,
-		PingPeriod:     c.PingPeriod,
 		AllowedOrigins: c.AllowedOrigins,
 		SweepInterval:  c.Sweep,
-		Logger:         quiet,
 	})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
@@ -745,7 +748,7 @@ func runChild(dir string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	srv, err := web.New(web.Config{Backend: b, Logger: quiet})
+	srv, err := web.New(web.Config{Config: upload.Config{Backend: b, Logger: quiet}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

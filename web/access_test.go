@@ -223,12 +223,12 @@ func TestSignedLinks(t *testing.T) {
 		}
 	})
 	t.Run("another instance with the same secret verifies it; another secret does not", func(t *testing.T) {
-		same, _ := newServer(t, web.Config{Tokens: []string{"other-token"}, LinkSecrets: [][]byte{[]byte("a-new-secret-that-is-long-enough-for-us"), secret}, Backend: b})
+		same, _ := newServer(t, web.Config{Config: upload.Config{Backend: b}, Tokens: []string{"other-token"}, LinkSecrets: [][]byte{[]byte("a-new-secret-that-is-long-enough-for-us"), secret}})
 		resp, body := do(t, "GET", same.URL+link, nil)
 		if resp.StatusCode != 200 || body != string(data) {
 			t.Fatalf("rotated instance: %d %q", resp.StatusCode, body)
 		}
-		stranger, _ := newServer(t, web.Config{Tokens: []string{"full"}, Backend: b})
+		stranger, _ := newServer(t, web.Config{Config: upload.Config{Backend: b}, Tokens: []string{"full"}})
 		resp, body = do(t, "GET", stranger.URL+link, nil)
 		if resp.StatusCode != 403 || strings.TrimSpace(body) != `{"error":"invalid_link"}` {
 			t.Fatalf("instance with a random secret: %d %q", resp.StatusCode, body)
@@ -288,7 +288,7 @@ func TestNewLinkSignerRefusesShortSecrets(t *testing.T) {
 	if _, err := web.NewLinkSigner(nil); err == nil {
 		t.Fatal("no secret was accepted")
 	}
-	if _, err := web.New(web.Config{Backend: nil}); err == nil {
+	if _, err := web.New(web.Config{}); err == nil {
 		t.Fatal("no backend was accepted")
 	}
 }
@@ -299,8 +299,8 @@ func TestNewLinkSignerRefusesShortSecrets(t *testing.T) {
 func TestHostCheck(t *testing.T) {
 	ts, b := newServer(t, web.Config{})
 	putFile(t, b, fileID, "a.txt", []byte("hello"))
-	named, _ := newServer(t, web.Config{AllowedHosts: []string{"files.example.com", "*.corp.example"}, Backend: b})
-	anyHost, _ := newServer(t, web.Config{AllowedHosts: []string{"*"}, Backend: b})
+	named, _ := newServer(t, web.Config{Config: upload.Config{Backend: b}, AllowedHosts: []string{"files.example.com", "*.corp.example"}})
+	anyHost, _ := newServer(t, web.Config{Config: upload.Config{Backend: b}, AllowedHosts: []string{"*"}})
 
 	tests := []struct {
 		name   string

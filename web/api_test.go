@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/upload"
 	"github.com/ferryhq/ferry/web"
 )
 
@@ -50,7 +51,7 @@ func TestDeleteFile(t *testing.T) {
 	}
 
 	spy := &deleteSpy{Backend: b}
-	ts, _ = newServer(t, web.Config{Backend: spy})
+	ts, _ = newServer(t, web.Config{Config: upload.Config{Backend: spy}})
 	for _, bad := range []string{"not-a-uuid", "..", "%2e%2e", "0192F8A4-7B3C-7D2E-8F10-1234567890AB", fileID + "%00"} {
 		resp, body := do(t, http.MethodDelete, ts.URL+"/api/files/"+bad, nil)
 		if resp.StatusCode != http.StatusNotFound || !sameJSON(body, `{"error":"not_found"}`) {

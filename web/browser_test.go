@@ -47,6 +47,7 @@ import (
 
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
+	"github.com/ferryhq/ferry/upload"
 	"github.com/ferryhq/ferry/web"
 )
 
@@ -916,7 +917,7 @@ func TestBrowserUploadsDroppedAndChosenFiles(t *testing.T) {
 // The server cuts the WebSocket mid-upload; the page reconnects by itself,
 // resumes from the server's offset and completes.
 func TestBrowserResumesAfterConnectionDrop(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{MaxFrame: smallFrame})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
 	e.backend.setRate(oneMiB) // slow until the cut, so the cut is mid-upload
 	e.open("")
 	f := genFile{Name: "river.bin", Type: "application/octet-stream", Seed: 11, Size: 5*oneMiB + 321}
@@ -941,7 +942,7 @@ func TestBrowserResumesAfterConnectionDrop(t *testing.T) {
 // A reload mid-upload, then choosing the same file again, resumes from the
 // server's offset instead of starting over.
 func TestBrowserResumesAfterReloadAndReselect(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{MaxFrame: smallFrame})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
 	e.backend.setRate(oneMiB) // slow until the reload, so the reload is mid-upload
 	e.open("")
 	f := genFile{Name: "archive.tar", Seed: 21, Size: 5 * oneMiB}
@@ -984,7 +985,7 @@ func TestBrowserResumesAfterReloadAndReselect(t *testing.T) {
 // A file over the server's limit, and one of a type the server does not
 // take, show errors a person understands, also announced to screen readers.
 func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{MaxSize: oneMiB, AllowedTypes: []string{"image/*", "application/octet-stream"}})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxSize: oneMiB, AllowedTypes: []string{"image/*", "application/octet-stream"}}})
 	e.open("")
 	big := genFile{Name: "huge.iso", Type: "application/octet-stream", Seed: 31, Size: oneMiB + 1}
 	page := genFile{Name: "page.html", Type: "text/html", Data: []byte("<!doctype html><title>hi</title><p>hello")}
@@ -1015,7 +1016,7 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 // An uploaded WAV plays in the page's <audio> element, which seeks through
 // Range requests that the server answers with 206.
 func TestBrowserMediaSeeksWithRange(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{AllowedTypes: []string{"audio/*", "video/*", "image/*"}})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{AllowedTypes: []string{"audio/*", "video/*", "image/*"}}})
 	e.open("")
 	f := genFile{Name: "tone.wav", Data: wavFile(60, 22050)}
 	e.pickFiles(writeTempFile(t, f))
@@ -1141,7 +1142,7 @@ func TestBrowserServerUnreachable(t *testing.T) {
 // Pause stops the upload and keeps it resumable; resume continues from the
 // server's offset; cancel aborts and the server deletes the bytes.
 func TestBrowserPauseResumeCancel(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{MaxFrame: smallFrame})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
 	e.backend.setRate(oneMiB / 4) // slow until both were acted on
 	e.open("")
 	a := genFile{Name: "keep.bin", Seed: 51, Size: 3 * oneMiB}
@@ -1188,7 +1189,7 @@ func TestBrowserPauseResumeCancel(t *testing.T) {
 // controls are reachable and visibly focused from the keyboard, and a file
 // can be deleted with the keyboard alone.
 func TestBrowserPhoneDarkAndKeyboard(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{MaxSize: 2 * oneMiB})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxSize: 2 * oneMiB}})
 	e.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	e.emulateColorScheme("dark")
 	e.open("")
@@ -1257,7 +1258,7 @@ func luminance(css string) float64 {
 // FERRY_UPDATE_DOCS=1 writes it to docs/screenshot.png; otherwise it only
 // goes to the artifacts.
 func TestBrowserReadmeScreenshot(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{MaxFrame: smallFrame})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
 	e.do(chromedp.EmulateViewport(1000, 900))
 	e.emulateColorScheme("light")
 	e.open("")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
+	"github.com/ferryhq/ferry/upload"
 	"github.com/ferryhq/ferry/web"
 )
 
@@ -35,7 +36,7 @@ func TestHealth(t *testing.T) {
 			if tt.wrap != nil {
 				b = tt.wrap(store)
 			}
-			ts, _ := newServer(t, web.Config{Backend: b})
+			ts, _ := newServer(t, web.Config{Config: upload.Config{Backend: b}})
 			for _, method := range []string{http.MethodGet, http.MethodHead} {
 				resp, body := do(t, method, ts.URL+"/healthz", nil)
 				want, wantBody := http.StatusOK, `{"status":"ok"}`

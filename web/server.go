@@ -28,8 +28,14 @@ import (
 
 // Config configures a Server. Zero values mean the documented default.
 type Config struct {
-	// Backend stores uploads and files. Required.
-	Backend storage.Backend
+	// Config is what the upload handlers take, with upload.Config's meaning
+	// and defaults: Backend (required; it also serves downloads), MaxSize,
+	// MaxFrame, AllowedTypes, PingPeriod, MessageRate, MessageBurst, NewID
+	// and Logger (nil means slog.Default(); it receives every request error
+	// and lifecycle event). MaxSize, AllowedTypes and NewID apply to the
+	// HTTP uploads (tus, IETF) too. CheckOrigin and Registerer are the
+	// Server's own (AllowedOrigins, /metrics): New refuses them set.
+	upload.Config
 	// Tokens are full-access tokens (Bearer header or ?token=). When any
 	// of Tokens, UploadTokens and ReadTokens is set, every route but
 	// /healthz, OPTIONS /uploads/ and the uploader page needs a token whose
@@ -62,25 +68,20 @@ type Config struct {
 	// open WebSockets and make cross-origin requests besides the server's own;
 	// "*" allows any. Empty: the server's own origin only.
 	AllowedOrigins []string
-	// MaxSize is the largest upload accepted; 0 means no limit.
-	MaxSize int64
-	// MaxFrame is the largest binary WebSocket message; 0 means 1 MiB.
-	MaxFrame int64
-	// AllowedTypes limits upload content types ("image/*", "video/mp4"); empty allows any.
-	AllowedTypes []string
-	// PingPeriod is the WebSocket liveness period; 0 means 30s.
-	PingPeriod time.Duration
 	// InlineActive serves active types (HTML, JavaScript, SVG, XML) inline,
 	// under Content-Security-Policy: sandbox; false makes them attachments.
 	InlineActive bool
 	// AttachPDF serves PDF as an attachment; false shows it inline, as
 	// docs/protocol.md §2 lists it among the types shown inline.
 	AttachPDF bool
-	// SweepInterval is how often expired uploads are deleted; 0 means 1 minute.
+	// SweepInterval is how often expired uploads are deleted; 0 means
+	// DefaultSweepInterval.
 	SweepInterval time.Duration
-	// Logger receives request errors and lifecycle events; nil means slog.Default().
-	Logger *slog.Logger
 }
+
+// DefaultSweepInterval is how often expired uploads are deleted when
+// Config.SweepInterval is 0.
+const DefaultSweepInterval = time.Minute
 
 // Server is ferry's HTTP and WebSocket front: routes, middleware, the error
 // map and the embedded uploader page.
@@ -112,22 +113,30 @@ var allowedRequestHeaders = []string{"Authorization", "Range", "If-Range", "If-M
 	"Tus-Resumable", "Upload-Length", "Upload-Defer-Length", "Upload-Metadata", "Upload-Offset", "Upload-Checksum",
 	"Upload-Concat", "Upload-Complete", "Upload-Incomplete", "Upload-Draft-Interop-Version"}
 
-// New builds a Server from cfg. It returns an error when cfg.Backend is nil
-// or a handler cannot be built.
+// New builds a Server from cfg. It returns an error when cfg.Backend is nil,
+// CheckOrigin or Registerer is set, LinkTTL, LinkMaxTTL or SweepInterval is
+// negative, or a handler refuses its part of cfg (a negative size, frame
+// limit or period among them).
 func New(cfg Config) (*Server, error) {
 	if cfg.Backend == nil {
 		return nil, errors.New("web: Config.Backend is required")
 	}
+	if cfg.CheckOrigin != nil || cfg.Registerer != nil {
+		return nil, errors.New("web: Config.CheckOrigin and Registerer are the Server's own: set AllowedOrigins instead")
+	}
+	if cfg.LinkTTL < 0 || cfg.LinkMaxTTL < 0 || cfg.SweepInterval < 0 {
+		return nil, errors.New("web: Config.LinkTTL, LinkMaxTTL and SweepInterval must not be negative")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.SweepInterval <= 0 {
-		cfg.SweepInterval = time.Minute
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = DefaultSweepInterval
 	}
-	if cfg.LinkTTL <= 0 {
+	if cfg.LinkTTL == 0 {
 		cfg.LinkTTL = DefaultLinkTTL
 	}
-	if cfg.LinkMaxTTL <= 0 {
+	if cfg.LinkMaxTTL == 0 {
 		cfg.LinkMaxTTL = DefaultLinkMaxTTL
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, registry: prometheus.NewRegistry(), now: time.Now,
@@ -150,16 +159,9 @@ func New(cfg Config) (*Server, error) {
 	s.links = links
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	uploads, err := upload.NewHandler(upload.Config{
-		Backend:      cfg.Backend,
-		MaxSize:      cfg.MaxSize,
-		MaxFrame:     cfg.MaxFrame,
-		AllowedTypes: cfg.AllowedTypes,
-		PingPeriod:   cfg.PingPeriod,
-		CheckOrigin:  s.originAllowed,
-		Registerer:   s.registry,
-		Logger:       cfg.Logger,
-	})
+	wsCfg := cfg.Config
+	wsCfg.CheckOrigin, wsCfg.Registerer = s.originAllowed, s.registry
+	uploads, err := upload.NewHandler(wsCfg)
 	if err != nil {
 		return nil, fmt.Errorf("web: upload handler: %w", err)
 	}
@@ -170,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		AllowedTypes: cfg.AllowedTypes,
 		Registerer:   s.registry,
 		Logger:       cfg.Logger,
+		NewID:        cfg.NewID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)

@@ -326,7 +326,7 @@ func TestSweepDeletesExpiredUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.New(web.Config{Backend: b, SweepInterval: 20 * time.Millisecond})
+	srv, err := web.New(web.Config{Config: upload.Config{Backend: b}, SweepInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

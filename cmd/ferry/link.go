@@ -59,9 +59,6 @@ func runLink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errors.New("link: no ID given")
 	}
-	if c.ttl < 0 {
-		return fmt.Errorf("link: --ttl %s is negative", c.ttl)
-	}
 	c.server = strings.TrimRight(c.server, "/")
 	c.token, _, _ = strings.Cut(c.token, ",")
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/s3"
+	"github.com/ferryhq/ferry/upload"
 	"github.com/ferryhq/ferry/web"
 )
 
@@ -47,8 +47,11 @@ type serveConfig struct {
 	idle                time.Duration
 }
 
-func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
-	c := &serveConfig{maxFrame: 1 << 20}
+// serveFlags defines the flags of `ferry serve`. A default that a package
+// also applies to its zero value is that package's constant, so the two
+// cannot drift apart (TestServeDefaultsAreThePackages).
+func serveFlags(stderr io.Writer) (*flagSet, *serveConfig) {
+	c := &serveConfig{maxFrame: upload.DefaultMaxFrame}
 	fs := newFlagSet("serve", stderr, `Usage: ferry [serve] [flags]
 
 Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
@@ -56,6 +59,7 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 /api/files, the uploader page on /, /healthz and /metrics.
 `)
 	e := envFlags{fs}
+	maxReserve := byteSize(local.DefaultReserveMax)
 	e.String(&c.addr, "addr", ":8080", "address to listen on")
 	e.String(&c.data, "data", "./data", "data directory of the local storage")
 	e.String(&c.storage, "storage", "local", "storage backend: local or s3")
@@ -65,7 +69,7 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.String(&c.s3.Region, "s3-region", "", "S3 region (empty: the endpoint's default)")
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
-	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", 15*time.Second, "how long an upload stays locked after the instance writing it dies without a word")
+	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
 	e.Secret(&c.readTokens, "read-token", "comma-separated tokens that may only read (downloads, /api/files, links, /metrics)")
@@ -77,14 +81,14 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.String(&c.types, "allowed-types", "", `comma-separated upload content types, e.g. "image/*,video/mp4"; empty: any`)
 	e.Var(&c.maxSize, "max-size", "largest upload accepted, e.g. 10GiB; 0: no limit")
 	e.Var(&c.maxFrame, "max-frame", "largest WebSocket binary message")
-	e.Duration(&c.pingPeriod, "ping-period", 30*time.Second, "WebSocket ping period; silent connections are dropped after two")
-	e.Duration(&c.expiry, "expiry", 24*time.Hour, "incomplete uploads untouched this long are deleted")
+	e.Duration(&c.pingPeriod, "ping-period", upload.DefaultPingPeriod, "WebSocket ping period; silent connections are dropped after two")
+	e.Duration(&c.expiry, "expiry", local.DefaultExpiry, "incomplete uploads untouched this long are deleted")
 	e.Duration(&c.grace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on SIGINT/SIGTERM")
 	e.Bool(&c.inlineActive, "inline-active", false, "serve HTML, JavaScript, SVG and XML files inline (sandboxed) instead of as attachments")
 	e.Bool(&c.attachPDF, "attach-pdf", false, "serve PDF files as attachments instead of inline")
-	e.Var(&c.reserve, "reserve", "free disk space local storage keeps back from uploads; 0: 1% of the disk, at most 1 GiB")
+	e.Var(&c.reserve, "reserve", "free disk space local storage keeps back from uploads; 0: 1% of the disk, at most "+maxReserve.String())
 	e.Int(&c.maxConns, "max-conns", 0, "most connections open at once; 0: half the open-file limit")
-	e.Int(&c.maxPerIP, "max-conns-per-ip", 512, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
+	e.Int(&c.maxPerIP, "max-conns-per-ip", connlimit.DefaultPerHost, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
 	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
 	return fs, c
 }
@@ -116,7 +120,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv, err := web.New(web.Config{
-		Backend:        backend,
+		Config: upload.Config{
+			Backend:      backend,
+			MaxSize:      int64(c.maxSize),
+			MaxFrame:     int64(c.maxFrame),
+			AllowedTypes: splitList(c.types),
+			PingPeriod:   c.pingPeriod,
+			Logger:       logger,
+		},
 		Tokens:         splitList(c.tokens),
 		UploadTokens:   splitList(c.uploadTokens),
 		ReadTokens:     splitList(c.readTokens),
@@ -125,13 +136,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		LinkMaxTTL:     c.linkMaxTTL,
 		AllowedHosts:   splitList(c.hosts),
 		AllowedOrigins: splitList(c.origins),
-		AllowedTypes:   splitList(c.types),
-		MaxSize:        int64(c.maxSize),
-		MaxFrame:       int64(c.maxFrame),
-		PingPeriod:     c.pingPeriod,
 		InlineActive:   c.inlineActive,
 		AttachPDF:      c.attachPDF,
-		Logger:         logger,
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"mime"
@@ -106,7 +105,7 @@ func (f *uploadFailures) Unwrap() []error { return f.errs }
 
 // parseInterspersed parses flags wherever they appear among the file names
 // (`ferry upload a.bin --server URL b.bin`); after "--" everything is a file.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterspersed(fs flagParser, args []string) ([]string, error) {
 	var files []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -12,6 +12,12 @@ import (
 	"time"
 )
 
+// DefaultPerHost is the per-address cap ferry serve uses unless told
+// otherwise: room for a browser's parallel connections and a busy client
+// program, far below what exhausts the file descriptors. Behind a proxy
+// every client has the proxy's address, so it must be raised or turned off.
+const DefaultPerHost = 512
+
 // refusal is written to a connection over a cap before it is closed: a
 // complete HTTP/1.1 answer, so that a client sees why.
 const refusal = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n" +
