@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/ferryhq/ferry/storage"
@@ -20,6 +21,31 @@ func newBackend(t *testing.T, cfg local.Config) *local.Backend {
 	return b
 }
 
+// TestConformance runs the storage contract's suite on a fresh directory per
+// subtest; what the suite deletes must leave no file in it.
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend { return newBackend(t, local.Config{}) })
+	storagetest.RunWithHarness(t, func(t *testing.T) storagetest.Harness {
+		dir := t.TempDir()
+		return storagetest.Harness{
+			Backend:   newBackend(t, local.Config{Dir: dir}),
+			Leftovers: func(t *testing.T) []string { return dirFiles(t, dir) },
+		}
+	})
 }
+
+// dirFiles lists the names in dir: every upload's files (data, record,
+// legacy lock) and temporary files. The backend keeps nothing else there.
+func dirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("read %s: %v", dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+var _ storage.Backend = (*local.Backend)(nil)

@@ -175,9 +175,11 @@ func mustStat(t *testing.T, b storage.Backend, id string) storage.Info {
 	return in
 }
 
-// gone checks that every way of reaching id answers ErrNotFound.
+// gone checks that every way of reaching id answers ErrNotFound, and notes
+// id for the leftovers check at the end of the subtest (see Harness).
 func gone(t *testing.T, b storage.Backend, id string) {
 	t.Helper()
+	noteRemoved(b, id)
 	ctx := t.Context()
 	_, err := b.Stat(ctx, id)
 	wantErr(t, "Stat of a removed upload", err, storage.ErrNotFound)

@@ -28,6 +28,23 @@ import (
 // storage.Yielders) are tested when the backend has them.
 func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 	t.Helper()
+	RunWithHarness(t, func(t *testing.T) Harness { return Harness{Backend: newBackend(t)} })
+}
+
+// RunWithHarness is Run with a Harness per subtest; with Harness.Leftovers
+// it also checks that what should be removed leaves nothing behind.
+func RunWithHarness(t *testing.T, newHarness func(t *testing.T) Harness) {
+	t.Helper()
+	// Subtests in empty must leave the store with nothing at all.
+	empty := map[string]bool{
+		"CreateInvalidMeta":  true,
+		"UnknownID":          true,
+		"HostileIDs":         true,
+		"DeleteWhileWriting": true,
+		"DeleteIncomplete":   true,
+		"Abort":              true,
+		"ListEmpty":          true,
+	}
 	tests := []struct {
 		name string
 		run  func(t *testing.T, b storage.Backend)
@@ -71,7 +88,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		{"ParallelUploads", testParallel},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newBackend(t)) })
+		t.Run(tc.name, func(t *testing.T) { runWithLeftovers(t, newHarness(t), empty[tc.name], tc.run) })
 	}
 }
 
@@ -552,6 +569,7 @@ func testClosedWriter(t *testing.T, b storage.Backend) {
 			if err := w.Abort(t.Context()); err != nil {
 				t.Fatalf("Abort: %v", err)
 			}
+			gone(t, b, w.ID())
 		}},
 		{"Close", func(t *testing.T, w storage.Writer) {
 			if err := w.Close(); err != nil {
