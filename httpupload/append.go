@@ -76,8 +76,8 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, p protocol, id 
 		if length < offset {
 			return errInconsistentLength(p, "Upload-Length %d is below the offset %d", length, offset)
 		}
-		if err := sw.SetSize(length); err != nil {
-			return storageError("set length", err)
+		if err := t.setSize(length); err != nil {
+			return err
 		}
 		size = length
 	}

@@ -238,8 +238,8 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, p protocol, t 
 	}
 	if complete {
 		if size == storage.SizeUnknown {
-			if err := t.w.SetSize(t.written); err != nil {
-				return storageError("set length", err)
+			if err := t.setSize(t.written); err != nil {
+				return err
 			}
 			size = t.written
 		}

@@ -373,3 +373,31 @@ func TestForbiddenContentIsDeleted(t *testing.T) {
 		t.Fatalf("HEAD after 415: %d, want 404", r.StatusCode)
 	}
 }
+
+// TestDeferredLengthWithoutBytesIsKept: a tus PATCH that only declares the
+// length (no body) makes it durable, so HEAD reports it afterwards.
+func TestDeferredLengthWithoutBytesIsKept(t *testing.T) {
+	s := newServer(t, nil)
+	data := randomData(t, 50_000)
+	resp, body := s.do(t, "POST", "/uploads/", tusHdr(hdr{"Upload-Defer-Length": "1"}), nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+	if r := s.patchTus(t, loc, 0, data[:20_000], nil); r.StatusCode != 204 {
+		t.Fatalf("first PATCH: %d", r.StatusCode)
+	}
+	if r := s.patchTus(t, loc, 20_000, nil, hdr{"Upload-Length": "50000"}); r.StatusCode != 204 {
+		t.Fatalf("PATCH declaring the length: %d", r.StatusCode)
+	}
+	head, _ := s.do(t, "HEAD", loc, tusHdr(nil), nil)
+	if got := head.Header.Get("Upload-Length"); got != "50000" || head.Header.Get("Upload-Defer-Length") != "" {
+		t.Fatalf("HEAD after the length was declared: Upload-Length %q, Upload-Defer-Length %q", got, head.Header.Get("Upload-Defer-Length"))
+	}
+	if r := s.patchTus(t, loc, 20_000, data[20_000:], nil); r.StatusCode != 204 {
+		t.Fatalf("last PATCH: %d", r.StatusCode)
+	}
+	if _, got := s.stored(t, loc); !bytes.Equal(got, data) {
+		t.Fatal("stored bytes differ")
+	}
+}

@@ -49,8 +49,11 @@ type transfer struct {
 	yield <-chan struct{}
 
 	written, durable int64
-	lastCheckpoint   time.Time
-	done             bool // committed, aborted or closed
+	// resized: SetSize since the last checkpoint, which must record it even
+	// when no byte came with it.
+	resized        bool
+	lastCheckpoint time.Time
+	done           bool // committed, aborted or closed
 }
 
 // hold makes a transfer of the upload w holds. It fails (releasing w) when
@@ -242,7 +245,7 @@ func (t *transfer) forbid() error {
 
 // checkpoint makes every written byte durable with the state that covers it.
 func (t *transfer) checkpoint() error {
-	if t.written == t.durable {
+	if t.written == t.durable && !t.resized {
 		return nil
 	}
 	state, _, err := t.track.State(t.written)
@@ -258,7 +261,17 @@ func (t *transfer) checkpoint() error {
 	if off != t.written {
 		return storageError("checkpoint", fmt.Errorf("made %d bytes durable, %d were written", off, t.written))
 	}
-	t.durable, t.lastCheckpoint = off, time.Now()
+	t.durable, t.lastCheckpoint, t.resized = off, time.Now(), false
+	return nil
+}
+
+// setSize fixes the length of an upload created without one; the next
+// checkpoint makes it durable.
+func (t *transfer) setSize(size int64) error {
+	if err := t.w.SetSize(size); err != nil {
+		return storageError("set length", err)
+	}
+	t.resized = true
 	return nil
 }
 
