@@ -105,7 +105,7 @@ func New(cfg Config) (*Handler, error) {
 		minCheckpoint: checkpointEvery,
 		closing:       make(chan struct{}),
 	}
-	if hinter, ok := cfg.Backend.(storage.CheckpointHinter); ok {
+	if hinter, ok := storage.As[storage.CheckpointHinter](cfg.Backend); ok {
 		h.minCheckpoint = max(h.minCheckpoint, hinter.CheckpointInterval())
 	}
 	return h, nil

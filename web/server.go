@@ -254,14 +254,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // SweepExpired deletes expired incomplete uploads every SweepInterval until
 // ctx ends. It returns at once when the backend cannot expire uploads.
 func (s *Server) SweepExpired(ctx context.Context) {
-	expirer, ok := s.cfg.Backend.(storage.Expirer)
+	expirer, ok := storage.As[storage.Expirer](s.cfg.Backend)
 	if !ok {
 		return
 	}
 	tick := time.NewTicker(s.cfg.SweepInterval)
 	defer tick.Stop()
 	for {
-		n, err := expirer.DeleteExpired(ctx, time.Now())
+		n, err := expirer.DeleteExpired(ctx, time.Now(), nil)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.logger.Warn("deleting expired uploads failed", "err", err)

@@ -13,13 +13,14 @@ import (
 )
 
 // DeleteExpired removes every incomplete upload whose ExpiresAt is before now
-// and returns how many it removed. Uploads that a live Writer holds, in this
+// and returns how many it removed, calling deleted (if not nil) with each
+// one's Info. Uploads that a live Writer holds, in this
 // process or another, are skipped: their lock says someone is writing. It
 // also sweeps crash leftovers older than the expiry period (temporary files,
 // data files with no metadata, lock files of older versions that no process
 // holds); those are not counted. It stops with
 // the context's error if ctx ends.
-func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func(storage.Info)) (int, error) {
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return 0, fmt.Errorf("local: delete expired: %w", err)
@@ -32,9 +33,12 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 		}
 		name := e.Name()
 		if id, ok := idOf(name, metaExt); ok {
-			gone, err := b.expire(id, now)
+			info, gone, err := b.expire(id, now)
 			if gone {
 				removed++
+				if deleted != nil {
+					deleted(info)
+				}
 			}
 			if err != nil {
 				errs = append(errs, err)
@@ -51,34 +55,36 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	return removed, nil
 }
 
-// expire removes upload id if it is incomplete, expired at now and unheld.
-func (b *Backend) expire(id string, now time.Time) (bool, error) {
+// expire removes upload id if it is incomplete, expired at now and unheld,
+// and reports the Info it had.
+func (b *Backend) expire(id string, now time.Time) (storage.Info, bool, error) {
 	if rec, err := readRecord(b.metaPath(id), id); err != nil || !b.expired(rec, now) {
-		return false, nil // gone meanwhile, unreadable (left for a person), or alive
+		return storage.Info{}, false, nil // gone meanwhile, unreadable (left for a person), or alive
 	}
 	data, _, err := lockData(b.dataPath(id), false)
 	switch {
 	case errors.Is(err, storage.ErrLocked):
-		return false, nil
+		return storage.Info{}, false, nil
 	case errors.Is(err, storage.ErrNotFound):
 		// A record without its data file (a Delete cut short): no Writer
 		// can hold it, and Create makes the data file before the record.
 	case err != nil:
-		return false, fmt.Errorf("%s: %w", id, err)
+		return storage.Info{}, false, fmt.Errorf("%s: %w", id, err)
 	default:
 		defer unlockData(data, false)
 		if err := releaseLegacyLock(b.lockPath(id)); err != nil {
-			return false, nil // an older process is writing it
+			return storage.Info{}, false, nil // an older process is writing it
 		}
 	}
 	// Re-read under the lock: a Writer may have checkpointed since.
-	if rec, err := readRecord(b.metaPath(id), id); err != nil || !b.expired(rec, now) {
-		return false, nil
+	rec, err := readRecord(b.metaPath(id), id)
+	if err != nil || !b.expired(rec, now) {
+		return storage.Info{}, false, nil
 	}
 	if err := b.remove(id); err != nil {
-		return false, err
+		return storage.Info{}, false, err
 	}
-	return true, nil
+	return b.info(rec), true, nil
 }
 
 func (b *Backend) expired(rec record, now time.Time) bool {

@@ -115,7 +115,7 @@ func TestLegacyLockFiles(t *testing.T) {
 	if _, err := b.Resume(ctx, held); !errors.Is(err, storage.ErrLocked) {
 		t.Fatalf("Resume of an upload whose legacy lock is held = %v, want ErrLocked", err)
 	}
-	if n, err := b.DeleteExpired(ctx, time.Now().Add(2*time.Hour)); err != nil || n != 0 {
+	if n, err := b.DeleteExpired(ctx, time.Now().Add(2*time.Hour), nil); err != nil || n != 0 {
 		t.Fatalf("DeleteExpired = %d, %v; want the held upload kept", n, err)
 	}
 	if _, err := b.Stat(ctx, held); err != nil {
@@ -129,7 +129,7 @@ func TestLegacyLockFiles(t *testing.T) {
 	}
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(stray, old, old)
-	if _, err := b.DeleteExpired(ctx, time.Now()); err != nil {
+	if _, err := b.DeleteExpired(ctx, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {

@@ -475,7 +475,7 @@ func TestNothingLeftBehind(t *testing.T) {
 		}, 0},
 		{"close and expire", func(t *testing.T, b *s3.Backend, w storage.Writer, data []byte) {
 			w.Close()
-			if n, err := b.DeleteExpired(t.Context(), time.Now().Add(48*time.Hour)); n != 1 || err != nil {
+			if n, err := b.DeleteExpired(t.Context(), time.Now().Add(48*time.Hour), nil); n != 1 || err != nil {
 				t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
 			}
 		}, 0},
@@ -522,13 +522,13 @@ func TestExpireLeftovers(t *testing.T) {
 	if _, err := core.PutObject(t.Context(), s.bucket, lease, strings.NewReader("{}"), 2, "", "", minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := b.DeleteExpired(t.Context(), time.Now()); n != 0 || err != nil {
+	if n, err := b.DeleteExpired(t.Context(), time.Now(), nil); n != 0 || err != nil {
 		t.Fatalf("DeleteExpired now = %d, %v", n, err)
 	}
 	if got := s.keys(t); len(got) != 1 {
 		t.Fatalf("fresh leftovers removed too early: %q", got)
 	}
-	if n, err := b.DeleteExpired(t.Context(), time.Now().Add(48*time.Hour)); n != 0 || err != nil {
+	if n, err := b.DeleteExpired(t.Context(), time.Now().Add(48*time.Hour), nil); n != 0 || err != nil {
 		t.Fatalf("DeleteExpired in two days = %d, %v; want 0 (no upload)", n, err)
 	}
 	s.onlyKeys(t)
