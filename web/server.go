@@ -190,7 +190,7 @@ func New(cfg Config) (*Server, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = httperr.Handler(cfg.Logger)
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry), s.hostGuard)
 	if len(cfg.AllowedOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
@@ -347,7 +347,7 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 			}
 			status := c.Response().Status
 			if err != nil && !c.Response().Committed {
-				status, _ = httperr.Classify(err)
+				status, _ = httperr.Classify(fromEcho(err))
 			}
 			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
 			if route != "/ws/upload" {
