@@ -35,8 +35,8 @@ $(STATICCHECK):
 	cp .tools/bin/staticcheck $@
 
 ## fuzz: every Go fuzz target for FUZZTIME each (make test runs TEST_FUZZTIME).
-## A failing input lands in <package>/testdata/fuzz/<Target>/: commit it with
-## its fix.
+## A failing input lands in <package>/testdata/fuzz/<Target>/: move it to
+## testdata/fuzz/<Target>/ (the seed corpora) with its fix.
 FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh

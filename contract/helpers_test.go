@@ -28,6 +28,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ferryhq/ferry/internal/fixture"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/s3"
@@ -83,6 +84,15 @@ func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.offs
 
 // advance moves the clock d forward.
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// media is testdata/media/<name> of the module, read once at start-up.
+func media(name string) []byte {
+	b, err := os.ReadFile(fixture.Path("media", name))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
