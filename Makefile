@@ -93,6 +93,13 @@ soak:
 clean:
 	rm -rf bin artifacts $(INTEROP)/node_modules
 
+## burst: issue 10's target 7 (docs/reliability.md): 200 uploads of 8 MiB at
+## once against a real `ferry serve`, then RSS must be within twice idle 60 s
+## later (about 2 minutes; not part of `make test`).
+.PHONY: burst
+burst:
+	FERRY_BURST=1 $(GO) test -count=1 -timeout 10m -run '^TestBurstMemory$$' -v ./cmd/ferry
+
 ## load: the load and crash probes of docs/reliability.md against a real
 ## `ferry serve` process (about 5 minutes; not part of `make test`). The
 ## results table lands in artifacts/load/report.md.
