@@ -418,6 +418,12 @@ func (h *Hooks) Run(ctx context.Context, store Statter) {
 	}
 }
 
+// badFileError is an outbox file that is not an event (damaged by hand or
+// by a disk): sending it again cannot succeed.
+type badFileError struct{ err error }
+
+func (e *badFileError) Error() string { return "hooks: " + e.err.Error() }
+
 type result struct {
 	d   *delivery
 	err error
@@ -429,7 +435,9 @@ func (h *Hooks) finished(r result) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d.inFlight = false
-	if r.err == nil {
+	var bad *badFileError
+	switch {
+	case r.err == nil:
 		if h.queue[d.key] == d {
 			delete(h.queue, d.key)
 		}
@@ -437,6 +445,22 @@ func (h *Hooks) finished(r result) {
 			if err := h.box.done(d.key); err != nil {
 				h.log.Warn("hooks: could not remove a delivered event from the outbox; it will be sent again", "file", d.key, "err", err)
 			}
+		}
+		// The receiver is back: what waits for a retry goes now rather
+		// than after its backoff.
+		now := time.Now()
+		for _, w := range h.queue {
+			if w.attempts > 0 && !w.inFlight {
+				w.next = now
+			}
+		}
+		return
+	case errors.As(r.err, &bad):
+		// Retrying cannot help: set it aside for a person to look at.
+		delete(h.queue, d.key)
+		h.log.Error("hooks: an outbox file is unreadable; it is set aside and not sent", "file", d.key, "err", r.err)
+		if err := h.box.setAside(d.key); err != nil {
+			h.log.Error("hooks: could not set an unreadable outbox file aside", "file", d.key, "err", err)
 		}
 		return
 	}
@@ -468,8 +492,8 @@ func (h *Hooks) send(ctx context.Context, d *delivery) error {
 		}
 		if d.kind == "" {
 			var p Payload
-			if err := json.Unmarshal(body, &p); err != nil {
-				return fmt.Errorf("unreadable outbox file %s: %w", d.key, err)
+			if err := json.Unmarshal(body, &p); err != nil || p.ID == "" || p.Type == "" {
+				return &badFileError{fmt.Errorf("outbox file %s is not an event: %v", d.key, err)}
 			}
 			d.kind, d.id = p.Type, p.ID
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -449,4 +450,34 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			t.Errorf("New(%+v) accepted it", cfg)
 		}
 	}
+}
+
+// TestUnreadableOutboxFileIsSetAside: a file in the outbox that is not an
+// event is renamed *.bad and not sent, and the others still go.
+func TestUnreadableOutboxFileIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	first := newHooks(t, hooks.Config{URL: "http://127.0.0.1:1/", Outbox: dir})
+	bus := events.NewBus()
+	bus.Observe(first.Observe)
+	store := events.Wrap(localStore(t), bus, nil)
+	id, _ := finish(t, store, "f", []byte("data"))
+	bad := filepath.Join(dir, "pending", "00000000000000000001-x.json")
+	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t, "", nil)
+	run(t, newHooks(t, hooks.Config{URL: s.srv.URL, Outbox: dir}), store)
+	if p := s.wait(t, 1)[0]; p.Upload.ID != id {
+		t.Fatalf("sent %+v", p)
+	}
+	for range 2000 {
+		if _, err := os.Stat(bad + ".bad"); err == nil {
+			if len(s.payloads()) != 1 {
+				t.Fatalf("sent %+v", s.payloads())
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the unreadable file was not set aside")
 }

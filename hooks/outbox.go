@@ -61,6 +61,11 @@ func (o *outbox) done(name string) error {
 	return err
 }
 
+// setAside renames pending delivery name to name.bad, which list skips.
+func (o *outbox) setAside(name string) error {
+	return os.Rename(filepath.Join(o.pending, name), filepath.Join(o.pending, name+".bad"))
+}
+
 // list returns the names of the pending deliveries, oldest first.
 func (o *outbox) list() ([]string, error) {
 	entries, err := os.ReadDir(o.pending)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/hooks"
 	"github.com/ferryhq/ferry/httpupload"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage/local"
@@ -55,6 +56,8 @@ func TestServeDefaultsAreThePackages(t *testing.T) {
 		{"max-conns-per-ip", c.maxPerIP, connlimit.DefaultPerHost},
 		{"max-size (0: no limit)", int64(c.maxSize), int64(0)},
 		{"reserve (0: the default)", int64(c.reserve), int64(0)},
+		{"hook-timeout", c.hooks.timeout, hooks.DefaultTimeout},
+		{"hook-retry-max", c.hooks.retryMax, hooks.DefaultRetryMax},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {

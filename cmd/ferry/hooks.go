@@ -43,10 +43,14 @@ func (h *hookFlags) wrap(b storage.Backend, c *serveConfig, logger *slog.Logger)
 		}
 		outbox = filepath.Join(c.data, ".hooks-outbox")
 	}
+	sent := splitList(h.events)
+	if sent == nil {
+		sent = []string{} // set empty: none of them (nil would be all)
+	}
 	hk, err := hooks.New(hooks.Config{
 		URL:       h.url,
 		Secret:    []byte(h.secret),
-		Events:    splitList(h.events),
+		Events:    sent,
 		Progress:  h.progress,
 		PublicURL: h.publicURL,
 		Outbox:    outbox,
