@@ -111,10 +111,10 @@ func TestGate(t *testing.T) {
 			_, _ = io.WriteString(w, `{"refuse":true}`)
 		}, refusal: "the upload was refused", calls: 1},
 		{name: "a 500 fails closed", answer: func(w http.ResponseWriter, p hooks.Payload) {
-			http.Error(w, "down", 500)
+			http.Error(w, "down", http.StatusInternalServerError)
 		}, fails: true, calls: 1},
 		{name: "a 403 is not a refusal but a failure", answer: func(w http.ResponseWriter, p hooks.Payload) {
-			http.Error(w, "no", 403)
+			http.Error(w, "no", http.StatusForbidden)
 		}, fails: true, calls: 1},
 		{name: "not JSON fails closed", answer: func(w http.ResponseWriter, p hooks.Payload) {
 			_, _ = io.WriteString(w, "OK")
@@ -123,7 +123,7 @@ func TestGate(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}, fails: true, calls: 1},
 		{name: "pre-create not sent", events: []string{hooks.PostFinish}, answer: func(w http.ResponseWriter, p hooks.Payload) {
-			http.Error(w, "down", 500)
+			http.Error(w, "down", http.StatusInternalServerError)
 		}, want: meta, calls: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,7 +233,7 @@ func TestDeliveryRetriesWithTheSameID(t *testing.T) {
 		defer mu.Unlock()
 		if p.Type == hooks.PostFinish && fails > 0 {
 			fails--
-			http.Error(w, "busy", 503)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
 		}
 	})
 	dir := t.TempDir()

@@ -178,10 +178,19 @@ func exactlyOnce(t *testing.T, rcv *receiver, ids []string) {
 // dropping the copies that its own 503s made ferry send again).
 func TestHooksPostFinishWhileReceiverIsDown(t *testing.T) {
 	rcv := newReceiver(t, hookSecret, true)
+	rcv.start()
 	f := startInstance(t, "--data", t.TempDir(), "--hook-url", rcv.url(), "--hook-secret", hookSecret,
 		"--hook-events", "post-finish", "--hook-retry-max", "300ms")
+	data, _ := randomBytes(t, 64<<10)
+	res, err := uploadWS(t, f.url, "up.bin", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{res.ID}
+	rcv.waitFor(hooks.PostFinish, 1)
+
+	rcv.stop()
 	down := time.Now()
-	var ids []string
 	for i := range 3 {
 		data, _ := randomBytes(t, 64<<10)
 		res, err := uploadWS(t, f.url, "down-"+strconv.Itoa(i)+".bin", data)
