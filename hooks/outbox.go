@@ -82,9 +82,21 @@ func (o *outbox) list() ([]string, error) {
 	return names, nil
 }
 
-// mark records, durably, that upload id is being written here.
+// mark records, durably, that upload id is being written here. The marker
+// is empty, so its existence is all there is to make durable: one
+// directory fsync, no temporary file.
 func (o *outbox) mark(id string) error {
-	return writeDurably(o.uploads, id, nil)
+	f, err := os.OpenFile(filepath.Join(o.uploads, id), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("hooks: outbox: mark %s: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("hooks: outbox: mark %s: %w", id, err)
+	}
+	if err := syncDir(o.uploads); err != nil {
+		return fmt.Errorf("hooks: outbox: sync %s: %w", o.uploads, err)
+	}
+	return nil
 }
 
 // unmark forgets upload id. A marker left by a crash costs one Stat at the
