@@ -169,6 +169,10 @@ var negativeFlags = map[string]string{
 	"s3-lease-ttl":     "-15s",
 	"max-conns":        "-1",
 	"max-conns-per-ip": "-1",
+
+	"hook-timeout":           "-5s",
+	"hook-progress-interval": "-1s",
+	"hook-retry-max":         "-1m",
 }
 
 // TestNegativeValuesRefused: every size, duration and count is refused

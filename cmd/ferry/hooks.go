@@ -30,16 +30,16 @@ func (h *hookFlags) define(e envFlags) {
 	e.String(&h.publicURL, "public-url", "", "the URL clients reach this server at, e.g. https://files.example.com: hooks then carry absolute download URLs")
 }
 
-// wrap returns b wrapped to send the hooks, and the function that delivers
-// them until its context ends; without --hook-url, b itself and nil.
-func (h *hookFlags) wrap(b storage.Backend, c *serveConfig, logger *slog.Logger) (storage.Backend, func(context.Context), error) {
+// open makes the Hooks the flags ask for, before any storage is opened so
+// that a mistake in them stops the command at once; nil without --hook-url.
+func (h *hookFlags) open(c *serveConfig, logger *slog.Logger) (*hooks.Hooks, error) {
 	if h.url == "" {
-		return b, nil, nil
+		return nil, nil
 	}
 	outbox := h.outbox
 	if outbox == "" {
 		if c.storage != "local" {
-			return nil, nil, errors.New("serve: --hook-url with s3 storage needs --hook-outbox, a directory of this instance's own")
+			return nil, errors.New("serve: --hook-url with s3 storage needs --hook-outbox, a directory of this instance's own")
 		}
 		outbox = filepath.Join(c.data, ".hooks-outbox")
 	}
@@ -60,10 +60,20 @@ func (h *hookFlags) wrap(b storage.Backend, c *serveConfig, logger *slog.Logger)
 		Logger:    logger,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return hk, nil
+}
+
+// withHooks returns b wrapped so that hk gates its creations and hears of
+// its changes, and the function that delivers the hooks until its context
+// ends; with no hk, b itself and nil.
+func withHooks(b storage.Backend, hk *hooks.Hooks) (storage.Backend, func(context.Context)) {
+	if hk == nil {
+		return b, nil
 	}
 	bus := events.NewBus()
 	bus.Observe(hk.Observe)
 	wrapped := events.Wrap(b, bus, hk.Gate)
-	return wrapped, func(ctx context.Context) { hk.Run(ctx, wrapped) }, nil
+	return wrapped, func(ctx context.Context) { hk.Run(ctx, wrapped) }
 }

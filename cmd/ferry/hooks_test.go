@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,4 +253,26 @@ func TestHooksPostFinishSurvivesKillDashNine(t *testing.T) {
 	rcv.start()
 	startInstance(t, args...)
 	exactlyOnce(t, rcv, ids)
+}
+
+// TestHookFlagsStopStartup: a mistake in the hook flags stops serve before
+// any storage is opened (the S3 endpoint here answers nothing).
+func TestHookFlagsStopStartup(t *testing.T) {
+	s3 := []string{"--storage", "s3", "--s3-endpoint", freeAddr(t), "--s3-insecure", "--s3-bucket", "b"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{append([]string{"--hook-url", "http://127.0.0.1:1/"}, s3...), "needs --hook-outbox"},
+		{[]string{"--hook-url", "127.0.0.1:1/hook"}, "not http:// or https://"},
+		{[]string{"--hook-url", "http://127.0.0.1:1/", "--hook-events", "post-finish,post-finsh"}, `unknown hook "post-finsh"`},
+		{[]string{"--hook-url", "http://127.0.0.1:1/", "--hook-events", "post-receive"}, "progress interval"},
+		{[]string{"--hook-url", "http://127.0.0.1:1/", "--public-url", "files.example.com"}, "public URL"},
+	} {
+		args := append([]string{"--addr", freeAddr(t), "--data", t.TempDir()}, tc.args...)
+		err := runServe(t.Context(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %v: %v; want an error saying %q", tc.args, err, tc.want)
+		}
+	}
 }

@@ -117,14 +117,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: --link-ttl %s and --link-max-ttl %s: want 0 < ttl <= max", c.linkTTL, c.linkMaxTTL)
 	}
 
+	hk, err := c.hooks.open(c, logger)
+	if err != nil {
+		return err
+	}
 	backend, where, err := openBackend(ctx, c)
 	if err != nil {
 		return err
 	}
-	backend, runHooks, err := c.hooks.wrap(backend, c, logger)
-	if err != nil {
-		return err
-	}
+	backend, runHooks := withHooks(backend, hk)
 	srv, err := web.New(web.Config{
 		Config: upload.Config{
 			Backend:      backend,
