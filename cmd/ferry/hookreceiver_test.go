@@ -21,7 +21,8 @@ import (
 // that the tests kill and restart. It checks every request's signature
 // (FERRY_HOOK_SECRET), appends each event it has not seen before to the
 // file FERRY_HOOK_LOG as a JSON line and drops the others by event ID, as
-// a receiver of at-least-once deliveries does; the file also tells a
+// a receiver of at-least-once deliveries does (FERRY_HOOK_LOG.raw has
+// every delivery, duplicates included); the file also tells a
 // restarted receiver what it has seen. With FERRY_HOOK_FLAKY=1 it records
 // an event, then answers 503 the first time it sees it, so that ferry
 // sends it again. pre-create refuses names starting with "refuse" and
@@ -41,6 +42,11 @@ func runHookReceiver(addr string) int {
 		f.Close()
 	}
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	raw, err := os.OpenFile(logPath+".raw", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -77,6 +83,7 @@ func runHookReceiver(addr string) int {
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		_, _ = raw.Write(append(body, '\n'))
 		if !seen[p.ID] {
 			seen[p.ID] = true
 			if _, err := out.Write(append(body, '\n')); err != nil {
@@ -128,9 +135,14 @@ func (r *receiver) start() {
 func (r *receiver) stop() { r.in.kill() }
 
 // events returns what the receiver has recorded: each event once.
-func (r *receiver) events() []hooks.Payload {
+func (r *receiver) events() []hooks.Payload { return r.read(r.log) }
+
+// deliveries returns every request the receiver took, duplicates included.
+func (r *receiver) deliveries() []hooks.Payload { return r.read(r.log + ".raw") }
+
+func (r *receiver) read(path string) []hooks.Payload {
 	r.t.Helper()
-	data, err := os.ReadFile(r.log)
+	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		r.t.Fatal(err)
 	}

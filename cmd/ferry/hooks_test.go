@@ -276,3 +276,52 @@ func TestHookFlagsStopStartup(t *testing.T) {
 		}
 	}
 }
+
+// TestHooksS3TwoInstances: an upload begun on one instance and finished on
+// another is told once; the first instance, restarted, finds its marker of
+// the upload and sends the post-finish again under the same ID, which the
+// receiver drops.
+func TestHooksS3TwoInstances(t *testing.T) {
+	endpoint, access, secret := minioEnv(t)
+	t.Setenv("FERRY_S3_ACCESS_KEY", access)
+	t.Setenv("FERRY_S3_SECRET_KEY", secret)
+	rcv := newReceiver(t, hookSecret, false)
+	rcv.start()
+	bucket := "ferry-hooks-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	args := func(outbox string) []string {
+		return []string{"--storage", "s3", "--s3-endpoint", endpoint, "--s3-insecure",
+			"--s3-bucket", bucket, "--s3-create-bucket", "--s3-lease-ttl", "2s",
+			"--hook-url", rcv.url(), "--hook-secret", hookSecret, "--hook-events", "post-finish",
+			"--hook-retry-max", "300ms", "--hook-outbox", outbox}
+	}
+	outA, outB := t.TempDir(), t.TempDir()
+	a := startInstance(t, args(outA)...)
+	b := startInstance(t, args(outB)...)
+	data, sum := randomBytes(t, 12<<20)
+	id := uploadHalf(t, a.url, data, sum)
+	resume(t, b.url, id, data, sum)
+	exactlyOnce(t, rcv, []string{id})
+
+	a.kill()
+	if _, err := os.Stat(filepath.Join(outA, "uploads", id)); err != nil {
+		t.Fatalf("the first instance has no marker of the upload it began: %v", err)
+	}
+	startInstance(t, args(outA)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		for _, p := range rcv.deliveries() {
+			if p.Type == hooks.PostFinish && p.Upload.ID == id {
+				n++
+			}
+		}
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted instance did not reconcile its marker (%d deliveries)", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	exactlyOnce(t, rcv, []string{id})
+}
