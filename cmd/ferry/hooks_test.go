@@ -66,8 +66,27 @@ func createTus(t *testing.T, server, name string, data []byte) (int, []byte, str
 	return resp.StatusCode, body, idOf(loc)
 }
 
+// createIETF uploads data in one IETF draft creation request named name;
+// it returns the status, the body and the upload's id.
+func createIETF(t *testing.T, server, name string, data []byte) (int, []byte, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", server+"/uploads/", bytes.NewReader(data))
+	req.Header.Set("Upload-Draft-Interop-Version", "6")
+	req.Header.Set("Upload-Complete", "?1")
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, idOf(resp.Header.Get("Location"))
+}
+
 // TestHooksPreCreateRefusesAndRenames: a pre-create hook refuses uploads
-// with its message (forbidden over the WebSocket, 403 over tus) and renames
+// with its message (forbidden over the WebSocket, 403 over tus and the IETF
+// draft) and renames
 // others; post-finish tells the receiver of the renamed files with their
 // digest and absolute URL, and post-terminate of a deletion.
 func TestHooksPreCreateRefusesAndRenames(t *testing.T) {
@@ -86,6 +105,8 @@ func TestHooksPreCreateRefusesAndRenames(t *testing.T) {
 		{"ws", "rename-ws.bin", false},
 		{"tus", "refuse-this.bin", true},
 		{"tus", "rename-tus.bin", false},
+		{"ietf", "refuse-ietf.bin", true},
+		{"ietf", "rename-ietf.bin", false},
 	} {
 		t.Run(tc.proto+"/"+tc.name, func(t *testing.T) {
 			wantMsg := "the receiver refuses " + tc.name
@@ -104,8 +125,12 @@ func TestHooksPreCreateRefusesAndRenames(t *testing.T) {
 					t.Fatal(err)
 				}
 				id = res.ID
-			case "tus":
-				status, body, created := createTus(t, f.url, tc.name, data)
+			case "tus", "ietf":
+				create := createTus
+				if tc.proto == "ietf" {
+					create = createIETF
+				}
+				status, body, created := create(t, f.url, tc.name, data)
 				if tc.refused {
 					var answer struct{ Error, Message string }
 					_ = json.Unmarshal(body, &answer)
