@@ -34,6 +34,9 @@ import (
 // TestMain lets the test binary act as a ferry server process when the e2e
 // tests start it with FERRY_E2E_SERVE set.
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("FERRY_HOOK_RECEIVER"); addr != "" {
+		os.Exit(runHookReceiver(addr)) // hookreceiver_test.go
+	}
 	if os.Getenv("FERRY_E2E_SERVE") == "1" {
 		var args []string
 		if err := json.Unmarshal([]byte(os.Getenv("FERRY_E2E_ARGS")), &args); err != nil {

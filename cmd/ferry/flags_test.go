@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/hooks"
 	"github.com/ferryhq/ferry/httpupload"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage/local"
@@ -55,6 +56,8 @@ func TestServeDefaultsAreThePackages(t *testing.T) {
 		{"max-conns-per-ip", c.maxPerIP, connlimit.DefaultPerHost},
 		{"max-size (0: no limit)", int64(c.maxSize), int64(0)},
 		{"reserve (0: the default)", int64(c.reserve), int64(0)},
+		{"hook-timeout", c.hooks.timeout, hooks.DefaultTimeout},
+		{"hook-retry-max", c.hooks.retryMax, hooks.DefaultRetryMax},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -166,6 +169,10 @@ var negativeFlags = map[string]string{
 	"s3-lease-ttl":     "-15s",
 	"max-conns":        "-1",
 	"max-conns-per-ip": "-1",
+
+	"hook-timeout":           "-5s",
+	"hook-progress-interval": "-1s",
+	"hook-retry-max":         "-1m",
 }
 
 // TestNegativeValuesRefused: every size, duration and count is refused

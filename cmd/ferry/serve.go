@@ -45,6 +45,7 @@ type serveConfig struct {
 	inlineActive        bool
 	attachPDF           bool
 	idle                time.Duration
+	hooks               hookFlags
 }
 
 // serveFlags defines the flags of `ferry serve`. A default that a package
@@ -90,6 +91,7 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Int(&c.maxConns, "max-conns", 0, "most connections open at once; 0: half the open-file limit")
 	e.Int(&c.maxPerIP, "max-conns-per-ip", connlimit.DefaultPerHost, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
 	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
+	c.hooks.define(e)
 	return fs, c
 }
 
@@ -115,10 +117,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: --link-ttl %s and --link-max-ttl %s: want 0 < ttl <= max", c.linkTTL, c.linkMaxTTL)
 	}
 
+	hk, err := c.hooks.open(c, logger)
+	if err != nil {
+		return err
+	}
 	backend, where, err := openBackend(ctx, c)
 	if err != nil {
 		return err
 	}
+	backend, runHooks := withHooks(backend, hk)
 	srv, err := web.New(web.Config{
 		Config: upload.Config{
 			Backend:      backend,
@@ -172,6 +179,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go srv.SweepExpired(sweepCtx)
+	if runHooks != nil {
+		go runHooks(sweepCtx)
+	}
 	go releaseMemoryWhenQuiet(sweepCtx, ln, logger)
 
 	served := make(chan error, 1)
@@ -196,7 +206,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if upErr != nil || httpErr != nil {
 		logger.Warn("shutdown was not clean", "uploads", upErr, "http", httpErr)
 	}
-	if closer, ok := backend.(io.Closer); ok {
+	if closer, ok := storage.As[io.Closer](backend); ok {
 		_ = closer.Close()
 	}
 	logger.Info("stopped")

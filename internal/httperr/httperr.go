@@ -88,6 +88,8 @@ func Classify(err error) (status int, code string) {
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, storage.ErrInvalid):
 		return http.StatusBadRequest, "bad_request"
+	case errors.Is(err, storage.ErrRefused):
+		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, context.Canceled):
@@ -147,6 +149,11 @@ func Write(w http.ResponseWriter, r *http.Request, err error, logger *slog.Logge
 	}
 	h.Set("Cache-Control", "no-store")
 	body := map[string]any{"error": code}
+	var refused *storage.RefusedError
+	if errors.As(err, &refused) {
+		// Written for the client by a pre-create hook: the one message sent.
+		body["message"] = refused.Message
+	}
 	contentType := "application/json"
 	var e *Error
 	if errors.As(err, &e) {

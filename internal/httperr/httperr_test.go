@@ -27,6 +27,8 @@ func TestClassify(t *testing.T) {
 		{"disk full", fmt.Errorf("write: %w", storage.ErrNoSpace), 507, "quota_exceeded"},
 		{"invalid argument", storage.ErrInvalid, 400, "bad_request"},
 		{"too large for the store", fmt.Errorf("create: %w", storage.ErrTooLarge), 413, "too_large"},
+		{"refused by a hook", fmt.Errorf("create: %w", &storage.RefusedError{Message: "no"}), 403, "forbidden"},
+		{"refused", storage.ErrRefused, 403, "forbidden"},
 		{"bad request", httperr.BadRequest("limit %q", "x"), 400, "bad_request"},
 		{"wrapped ferry error", fmt.Errorf("ctx: %w", httperr.ErrUnauthorized), 401, "unauthorized"},
 		{"storage timeout", context.DeadlineExceeded, 503, "unavailable"},
@@ -44,6 +46,25 @@ func TestClassify(t *testing.T) {
 				t.Fatalf("Classify = %d %q, want %d %q", status, code, tt.status, tt.code)
 			}
 		})
+	}
+}
+
+// TestRefusalMessageIsSent: a refusal's message, written for the client,
+// is the one text that goes into the body.
+func TestRefusalMessageIsSent(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want map[string]string
+	}{
+		{fmt.Errorf("create: %w", &storage.RefusedError{Message: "over your quota"}), map[string]string{"error": "forbidden", "message": "over your quota"}},
+		{fmt.Errorf("create: %w", storage.ErrRefused), map[string]string{"error": "forbidden"}},
+	} {
+		rec := httptest.NewRecorder()
+		httperr.Write(rec, httptest.NewRequest("POST", "/uploads/", nil), tc.err, nil)
+		var body map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 403 || fmt.Sprint(body) != fmt.Sprint(tc.want) {
+			t.Fatalf("%v answers %d %s; want 403 %v", tc.err, rec.Code, rec.Body, tc.want)
+		}
 	}
 }
 
