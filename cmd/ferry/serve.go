@@ -45,13 +45,14 @@ type serveConfig struct {
 	inlineActive        bool
 	attachPDF           bool
 	idle                time.Duration
+	s3Buffer            byteSize
 }
 
 // serveFlags defines the flags of `ferry serve`. A default that a package
 // also applies to its zero value is that package's constant, so the two
 // cannot drift apart (TestServeDefaultsAreThePackages).
 func serveFlags(stderr io.Writer) (*flagSet, *serveConfig) {
-	c := &serveConfig{maxFrame: upload.DefaultMaxFrame}
+	c := &serveConfig{maxFrame: upload.DefaultMaxFrame, s3Buffer: s3.DefaultBufferMemory}
 	fs := newFlagSet("serve", stderr, `Usage: ferry [serve] [flags]
 
 Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
@@ -70,6 +71,7 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
+	e.Var(&c.s3Buffer, "s3-buffer-memory", "memory all S3 uploads share for their part buffers; when it is spent, uploads wait (their sockets are not read) until a part is stored")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
 	e.Secret(&c.readTokens, "read-token", "comma-separated tokens that may only read (downloads, /api/files, links, /metrics)")
@@ -215,6 +217,7 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 	case "s3":
 		cfg := c.s3
 		cfg.Expiry = c.expiry
+		cfg.BufferMemory = int64(c.s3Buffer)
 		cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 		cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 		if cfg.Region == "" {
