@@ -30,7 +30,7 @@ type writer struct {
 	tag   string      // ETag of the state object we last wrote
 	lease *lease
 
-	parts   []string // ETags of the whole parts uploaded; may run ahead of st.Parts
+	parts []string // ETags of the whole parts uploaded; may run ahead of st.Parts
 	// buf holds the bytes after the last whole part (and the ones in
 	// flight), up to written; nil until the first byte of a part, when it
 	// is taken from the Backend's budget.
