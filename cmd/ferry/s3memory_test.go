@@ -21,10 +21,61 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"os/signal"
+	"runtime/pprof"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// A server started by TestS3ManyUploadsMemory writes a heap profile to
+// $FERRY_TEST_S3_MEMORY_HEAPPROFILE on SIGUSR2.
+func init() {
+	path := os.Getenv("FERRY_TEST_S3_MEMORY_HEAPPROFILE")
+	if os.Getenv("FERRY_E2E_SERVE") != "1" || path == "" {
+		return
+	}
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	go func() {
+		<-usr2
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "heap profile:", err)
+			return
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "heap profile:", err)
+		}
+	}()
+}
+
+// patchAll sends data to the tus upload at loc in one PATCH and, as tus
+// clients do, after a 423 Locked (an earlier request still lets go of the
+// upload) asks for the offset and sends the rest again, up to 20 times.
+func patchAll(ctx context.Context, hc *http.Client, loc string, data []byte) error {
+	size := int64(len(data))
+	var off int64
+	for try := 0; ; try++ {
+		got, err := tusPatch(ctx, hc, loc, off, size-off, bytes.NewReader(data[off:]))
+		if err == nil {
+			if got != size {
+				return fmt.Errorf("PATCH answered offset %d, want %d", got, size)
+			}
+			return nil
+		}
+		if try == 20 || !strings.Contains(err.Error(), "423") {
+			return fmt.Errorf("after %d retries: %w", try, err)
+		}
+		time.Sleep(time.Second)
+		if off, err = tusHead(ctx, hc, loc); err != nil {
+			return err
+		}
+	}
+}
 
 func TestS3ManyUploadsMemory(t *testing.T) {
 	if os.Getenv("FERRY_TEST_S3_MEMORY") == "" {
@@ -45,7 +96,14 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 	budget := envInt("FERRY_TEST_S3_MEMORY_BUDGET", 256<<20)
 	const allowance = 200 << 20
 
-	in := s3Instances(t, 1, "--s3-buffer-memory", strconv.FormatInt(budget, 10), "--max-conns-per-ip", "0")[0]
+	endpoint, access, secret := minioEnv(t)
+	t.Setenv("FERRY_S3_ACCESS_KEY", access)
+	t.Setenv("FERRY_S3_SECRET_KEY", secret)
+	// The default lease TTL, not the e2e tests' 2 s: a thousand uploads
+	// renew their leases on a loaded machine.
+	in := startInstance(t, "--storage", "s3", "--s3-endpoint", endpoint, "--s3-insecure",
+		"--s3-bucket", fmt.Sprintf("ferry-mem-%d", time.Now().UnixNano()), "--s3-create-bucket",
+		"--s3-buffer-memory", strconv.FormatInt(budget, 10), "--max-conns-per-ip", "0")
 	pid := in.cmd.Process.Pid
 	data := make([]byte, size)
 	_, _ = rand.Read(data)
@@ -54,6 +112,9 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
 	defer cancel()
+	// With FERRY_TEST_S3_MEMORY_HEAPPROFILE=path the server writes a heap
+	// profile there the first time its RSS passes the bound, or at the end.
+	heapProfile := os.Getenv("FERRY_TEST_S3_MEMORY_HEAPPROFILE")
 	idle := loadProcStatus(pid, "VmRSS")
 	var sampled int64
 	stop := make(chan struct{})
@@ -63,7 +124,12 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			sampled = max(sampled, loadProcStatus(pid, "VmRSS"))
+			rss := loadProcStatus(pid, "VmRSS")
+			if heapProfile != "" && rss > budget+allowance && sampled <= budget+allowance {
+				_ = in.cmd.Process.Signal(syscall.SIGUSR2)
+				heapProfile = ""
+			}
+			sampled = max(sampled, rss)
 			select {
 			case <-stop:
 				return
@@ -81,11 +147,7 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 				errs[i] = err
 				return
 			}
-			off, err := tusPatch(ctx, hc, loc, 0, size, bytes.NewReader(data))
-			if err == nil && off != size {
-				err = fmt.Errorf("PATCH answered offset %d, want %d", off, size)
-			}
-			errs[i] = err
+			errs[i] = patchAll(ctx, hc, loc, data)
 		})
 	}
 	wg.Wait()
@@ -93,6 +155,10 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 	close(stop)
 	<-sampler
 	hwm := loadProcStatus(pid, "VmHWM")
+	if heapProfile != "" {
+		_ = in.cmd.Process.Signal(syscall.SIGUSR2)
+		time.Sleep(time.Second)
+	}
 	failed := 0
 	for i, err := range errs {
 		if err != nil {

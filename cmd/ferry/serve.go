@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,10 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
 	return fs, c
 }
+
+// s3MemoryHeadroom is what an S3 server may use besides its part buffers
+// before Go's collector works harder: connections, sessions, the runtime.
+const s3MemoryHeadroom = 160 << 20
 
 // runServe serves until ctx ends (SIGINT/SIGTERM), then drains for the grace period.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -231,6 +236,13 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		b, err := s3.New(startCtx, cfg)
 		if err != nil {
 			return nil, "", fmt.Errorf("s3 storage at %s, bucket %s: %w", cfg.Endpoint, cfg.Bucket, err)
+		}
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			// Go's collector lets the heap grow to twice what is live:
+			// with the part buffers live, that doubles them. A soft limit
+			// of the budget plus headroom keeps the process near the
+			// budget (docs/performance.md, "S3 memory budget").
+			debug.SetMemoryLimit(cmp.Or(cfg.BufferMemory, s3.DefaultBufferMemory) + s3MemoryHeadroom)
 		}
 		return b, "s3 " + cfg.Endpoint + "/" + cfg.Bucket + "/" + cfg.Prefix, nil
 	}
