@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -309,4 +311,147 @@ func BenchmarkSmallFileGets(b *testing.B) {
 	b.ReportMetric(rps(0), "ferry-req/s")
 	b.ReportMetric(rps(1), "nginx-req/s")
 	b.ReportMetric(rps(0)/rps(1), "ratio")
+}
+
+// BenchmarkLargeFileGets: the other two download figures of issue 10
+// against the same nginx: a whole file (FERRY_BENCH_LARGEGET_SIZE, default
+// 1 GiB) on one connection, and 1 MiB random ranges of it from 64
+// connections (256 requests a round), each through a 256 KiB buffer with
+// net/http's client. nginx serves a hard link of ferry's data file, so the
+// bytes and the page cache are the same.
+//
+//	go test -run '^$' -bench 'BenchmarkLargeFileGets' -benchtime 3x ./cmd/ferry/
+func BenchmarkLargeFileGets(b *testing.B) {
+	bin := nginxBinary(b)
+	size := int64(benchEnvInt(b, "FERRY_BENCH_LARGEGET_SIZE", 1<<30))
+	dir := b.TempDir()
+	id := storeLargeFile(b, dir, size)
+	servers := [2]*upServer{
+		startFerryProc(b, dir, "", nil, "--data", filepath.Join(dir, "data"), "--max-conns-per-ip", "0"),
+		startNginx(b, bin, dir),
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}}
+	defer hc.CloseIdleConnections()
+	buf := sync.Pool{New: func() any { p := make([]byte, 256<<10); return &p }}
+	get := func(url, rng string, want int64) error {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		p := buf.Get().(*[]byte)
+		defer buf.Put(p)
+		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, *p)
+		if err == nil && n != want {
+			err = fmt.Errorf("GET %s %s: %s with %d bytes, want %d", url, rng, resp.Status, n, want)
+		}
+		return err
+	}
+	ranges := func(url string, seed uint64) error {
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for c := range 64 {
+			wg.Go(func() {
+				r := mrand.New(mrand.NewPCG(seed, uint64(c)))
+				for range 4 {
+					off := r.Int64N(size - 1<<20 + 1)
+					if err := get(url, fmt.Sprintf("bytes=%d-%d", off, off+1<<20-1), 1<<20); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}
+	for _, s := range servers { // warm the page cache and the connections
+		if err := get(s.url+"/files/"+id, "", size); err != nil {
+			b.Fatalf("%s: %v", s.kind, err)
+		}
+		if err := ranges(s.url+"/files/"+id, 0); err != nil {
+			b.Fatalf("%s: %v", s.kind, err)
+		}
+	}
+	var full, rng [2]time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for k := range 2 {
+			j := (i + k) % 2
+			url := servers[j].url + "/files/" + id
+			start := time.Now()
+			if err := get(url, "", size); err != nil {
+				b.Fatalf("%s: %v", servers[j].kind, err)
+			}
+			full[j] += time.Since(start)
+			start = time.Now()
+			if err := ranges(url, uint64(i+1)); err != nil {
+				b.Fatalf("%s: %v", servers[j].kind, err)
+			}
+			rng[j] += time.Since(start)
+		}
+		b.Logf("iteration %d: load average %s", i, loadAvg())
+	}
+	mbps := func(j int) float64 { return float64(size) * float64(b.N) / full[j].Seconds() / 1e6 }
+	rps := func(j int) float64 { return float64(256*b.N) / rng[j].Seconds() }
+	b.ReportMetric(mbps(0), "ferry-full-MB/s")
+	b.ReportMetric(mbps(1), "nginx-full-MB/s")
+	b.ReportMetric(mbps(0)/mbps(1), "full-ratio")
+	b.ReportMetric(rps(0), "ferry-range-req/s")
+	b.ReportMetric(rps(1), "nginx-range-req/s")
+	b.ReportMetric(rps(0)/rps(1), "range-ratio")
+}
+
+// storeLargeFile stores size random-ish bytes (a 1 MiB random block over
+// and over, written in 1 MiB pieces) as a completed file in local storage
+// under dir/data and hard-links its data file as dir/files/<id> for nginx.
+func storeLargeFile(b *testing.B, dir string, size int64) string {
+	b.Helper()
+	store, err := local.New(local.Config{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	id := uuid.NewString()
+	w, err := store.Create(ctx, id, storage.Meta{Name: "big.bin", Size: size, MIME: "application/octet-stream"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	block := make([]byte, 1<<20)
+	_, _ = rand.Read(block)
+	h := sha256.New()
+	for left := size; left > 0; left -= int64(len(block)) {
+		p := block[:min(left, int64(len(block)))]
+		h.Write(p)
+		if _, err := w.Write(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := w.Checkpoint(ctx, nil); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := w.Commit(ctx, hex.EncodeToString(h.Sum(nil))); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	// The local backend keeps a file's bytes in <id>.data, somewhere under
+	// its directory.
+	var data string
+	_ = filepath.WalkDir(filepath.Join(dir, "data"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == id+".data" {
+			data = path
+		}
+		return nil
+	})
+	if err := os.Link(data, filepath.Join(dir, "files", id)); err != nil {
+		b.Fatalf("no data file of %s to link for nginx: %v", id, err)
+	}
+	return id
 }
