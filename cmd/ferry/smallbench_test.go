@@ -38,6 +38,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -291,13 +292,16 @@ func BenchmarkSmallFileGets(b *testing.B) {
 	}
 	var reqs [2]int64
 	var spent [2]time.Duration
+	var cpu [2]float64
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		for k := range 2 {
 			j := (i + k) % 2
+			cpu0 := treeCPUSeconds(servers[j].pid)
 			start := time.Now()
 			n, err := getLoad(servers[j].url, ids, conns, size, dur)
 			spent[j] += time.Since(start)
+			cpu[j] += treeCPUSeconds(servers[j].pid) - cpu0
 			if err != nil {
 				b.Fatalf("%s: %v", servers[j].kind, err)
 			}
@@ -311,6 +315,27 @@ func BenchmarkSmallFileGets(b *testing.B) {
 	b.ReportMetric(rps(0), "ferry-req/s")
 	b.ReportMetric(rps(1), "nginx-req/s")
 	b.ReportMetric(rps(0)/rps(1), "ratio")
+	// Server CPU per request: what a loaded machine changes least.
+	us := func(j int) float64 { return cpu[j] / float64(reqs[j]) * 1e6 }
+	b.ReportMetric(us(0), "ferry-CPU-µs/req")
+	b.ReportMetric(us(1), "nginx-CPU-µs/req")
+}
+
+// treeCPUSeconds is the user+system CPU time of process pid and of its
+// live children (nginx's workers).
+func treeCPUSeconds(pid int) float64 {
+	total, _ := cpuSeconds(pid)
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return total
+	}
+	for _, f := range strings.Fields(string(raw)) {
+		if child, err := strconv.Atoi(f); err == nil {
+			c, _ := cpuSeconds(child)
+			total += c
+		}
+	}
+	return total
 }
 
 // BenchmarkLargeFileGets: the other two download figures of issue 10
