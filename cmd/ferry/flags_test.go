@@ -51,6 +51,7 @@ func TestServeDefaultsAreThePackages(t *testing.T) {
 		{"expiry", c.expiry, local.DefaultExpiry},
 		{"expiry (s3)", c.expiry, s3.DefaultExpiry},
 		{"s3-lease-ttl", c.s3.LeaseTTL, s3.DefaultLeaseTTL},
+		{"s3-buffer-memory", int64(c.s3Buffer), int64(s3.DefaultBufferMemory)},
 		{"link-ttl", c.linkTTL, web.DefaultLinkTTL},
 		{"link-max-ttl", c.linkMaxTTL, web.DefaultLinkMaxTTL},
 		{"max-conns-per-ip", c.maxPerIP, connlimit.DefaultPerHost},
@@ -167,6 +168,7 @@ var negativeFlags = map[string]string{
 	"link-ttl":         "-1h",
 	"link-max-ttl":     "-1h",
 	"s3-lease-ttl":     "-15s",
+	"s3-buffer-memory": "-1MiB",
 	"max-conns":        "-1",
 	"max-conns-per-ip": "-1",
 

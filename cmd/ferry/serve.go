@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,13 +47,14 @@ type serveConfig struct {
 	attachPDF           bool
 	idle                time.Duration
 	hooks               hookFlags
+	s3Buffer            byteSize
 }
 
 // serveFlags defines the flags of `ferry serve`. A default that a package
 // also applies to its zero value is that package's constant, so the two
 // cannot drift apart (TestServeDefaultsAreThePackages).
 func serveFlags(stderr io.Writer) (*flagSet, *serveConfig) {
-	c := &serveConfig{maxFrame: upload.DefaultMaxFrame}
+	c := &serveConfig{maxFrame: upload.DefaultMaxFrame, s3Buffer: s3.DefaultBufferMemory}
 	fs := newFlagSet("serve", stderr, `Usage: ferry [serve] [flags]
 
 Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
@@ -71,6 +73,7 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
+	e.Var(&c.s3Buffer, "s3-buffer-memory", "memory all S3 uploads share for their part buffers; when it is spent, uploads wait (their sockets are not read) until a part is stored")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
 	e.Secret(&c.readTokens, "read-token", "comma-separated tokens that may only read (downloads, /api/files, links, /metrics)")
@@ -94,6 +97,10 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	c.hooks.define(e)
 	return fs, c
 }
+
+// s3MemoryHeadroom is what an S3 server may use besides its part buffers
+// before Go's collector works harder: connections, sessions, the runtime.
+const s3MemoryHeadroom = 160 << 20
 
 // runServe serves until ctx ends (SIGINT/SIGTERM), then drains for the grace period.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -225,6 +232,7 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 	case "s3":
 		cfg := c.s3
 		cfg.Expiry = c.expiry
+		cfg.BufferMemory = int64(c.s3Buffer)
 		cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 		cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 		if cfg.Region == "" {
@@ -238,6 +246,13 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		b, err := s3.New(startCtx, cfg)
 		if err != nil {
 			return nil, "", fmt.Errorf("s3 storage at %s, bucket %s: %w", cfg.Endpoint, cfg.Bucket, err)
+		}
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			// Go's collector lets the heap grow to twice what is live:
+			// with the part buffers live, that doubles them. A soft limit
+			// of the budget plus headroom keeps the process near the
+			// budget (docs/performance.md, "S3 memory budget").
+			debug.SetMemoryLimit(cmp.Or(cfg.BufferMemory, s3.DefaultBufferMemory) + s3MemoryHeadroom)
 		}
 		return b, "s3 " + cfg.Endpoint + "/" + cfg.Bucket + "/" + cfg.Prefix, nil
 	}

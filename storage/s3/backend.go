@@ -35,6 +35,8 @@ type Backend struct {
 	// their next Write fail at once rather than at their next store call.
 	mu   sync.Mutex
 	live map[string]*writer
+	// mem is the memory the part buffers of all Writers share.
+	mem *budget
 }
 
 var (
@@ -93,7 +95,8 @@ func newCore(cfg Config, maxRetries int) (*minio.Core, error) {
 // open builds a Backend over c (probe answers the startup check) and checks
 // the bucket. cfg is normalized.
 func open(ctx context.Context, cfg Config, c, probe client) (*Backend, error) {
-	b := &Backend{c: c, probe: probe, cfg: cfg, keys: keys{cfg.Prefix}, live: make(map[string]*writer)}
+	b := &Backend{c: c, probe: probe, cfg: cfg, keys: keys{cfg.Prefix}, live: make(map[string]*writer),
+		mem: newBudget(cfg.BufferMemory)}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	ok, err := probe.BucketExists(ctx, cfg.Bucket)
@@ -258,6 +261,8 @@ func (b *Backend) markGone(id string) {
 	b.mu.Lock()
 	if w := b.live[id]; w != nil {
 		w.gone.Store(true)
+		// A Write waiting for buffer memory gives up at once.
+		w.stopParts(fmt.Errorf("deleted: %w", storage.ErrNotFound))
 	}
 	b.mu.Unlock()
 }

@@ -21,9 +21,16 @@ func NewWithClient(ctx context.Context, cfg Config, wrap func(Client) Client) (*
 func Abandon(w storage.Writer) {
 	x := w.(*writer)
 	x.lease.stop()
+	x.cancelParts(storage.ErrClosed)
+	x.b.mem.put(x.buf)
+	x.buf = nil
 	x.closed = true
 	x.b.unregister(x)
 }
 
 // PartSizeFor exposes partSizeFor to the tests.
 var PartSizeFor = partSizeFor
+
+// BufferStats reports the part buffer memory b's Writers hold and how many
+// wait for some.
+func BufferStats(b *Backend) (used int64, waiting int) { return b.mem.stats() }

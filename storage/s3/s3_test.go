@@ -36,6 +36,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"part size over 5 GiB", func(c *s3.Config) { c.PartSize = s3.MaxPartSize + 1 }},
 		{"negative expiry", func(c *s3.Config) { c.Expiry = -time.Second }},
 		{"negative lease", func(c *s3.Config) { c.LeaseTTL = -time.Second }},
+		{"negative buffer memory", func(c *s3.Config) { c.BufferMemory = -1 }},
+		{"buffer memory under one part", func(c *s3.Config) { c.BufferMemory = s3.DefaultPartSize - 1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
