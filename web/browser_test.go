@@ -187,6 +187,12 @@ func TestBrowserResumesAfterReloadAndReselect(t *testing.T) {
 func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxSize: oneMiB, AllowedTypes: []string{"image/*", "application/octet-stream"}}})
 	e.open("")
+	// The page states the limits (GET /api/limits), narrows the picker to
+	// the allowed types, and refuses both files before sending a byte.
+	e.waitFor("the limits to be shown", `document.getElementById('limits').textContent === 'Files up to 1 MiB, of these types: image/*, application/octet-stream.'`)
+	if got := evalJS[string](e, `document.getElementById('file-input').accept`); got != "image/*,application/octet-stream" {
+		t.Errorf("the picker accepts %q, want the allowed types", got)
+	}
 	big := genFile{Name: "huge.iso", Type: "application/octet-stream", Seed: 31, Size: oneMiB + 1}
 	page := genFile{Name: "page.html", Type: "text/html", Data: []byte("<!doctype html><title>hi</title><p>hello")}
 	e.dropFiles(big, page)
@@ -194,7 +200,7 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 		f    genFile
 		want string
 	}{
-		{big, "larger than the server accepts"},
+		{big, "(1,048,577 bytes) is larger than the 1 MiB limit (1,048,576 bytes)"},
 		{page, "does not accept this type of file"},
 	} {
 		e.waitFor("the error", stateIs(c.f.Name, "error"))
@@ -205,6 +211,9 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 	}
 	if got := evalJS[string](e, `document.getElementById('total-label').textContent`); !strings.Contains(got, "2 stopped") {
 		t.Errorf("total label %q, want it to count 2 stopped uploads", got)
+	}
+	if n := len(e.http.requests("/ws/upload")); n != 0 {
+		t.Errorf("the page opened %d upload connections for files it knew the server refuses", n)
 	}
 	res, body := e.fetch("/api/files")
 	var list struct{ Files []json.RawMessage }

@@ -6,15 +6,18 @@
 // - 3 uploads run at once by default; Settings (kept in localStorage) or
 //   ?parallel=N in the page URL change it.
 // - Files up to 64 MiB are hashed in the browser and sent with `start`, so the
-//   server can refuse damaged bytes (checksum_mismatch); bigger files are not,
-//   as hashing them would mean reading them twice.
+//   server can refuse damaged bytes (checksum_mismatch). Bigger files are
+//   hashed in a Worker while they upload (verify.js), and the digest is
+//   compared with the server's `complete.sha256`: every file is checked end
+//   to end, none waits to be hashed before it starts.
 // - "Copy link" copies a link that opens the file without the access token:
 //   when a token is set, a signed, read-only link to that one file that
 //   expires (the server's default, 7 days); without one, the plain link.
 
 import { API, HTTPError } from './api.js';
 import { Queue } from './queue.js';
-import { Upload, message } from './uploader.js';
+import { Upload, message as uploadMessage, precheck, describeLimits } from './uploader.js';
+import { hashInWorker } from './verify.js';
 import { UploadStore, fingerprint, loadParallel, saveParallel, saveToken } from './store.js';
 import { formatBytes, formatDuration, formatSpeed, formatTime, percent } from './format.js';
 
@@ -26,6 +29,9 @@ const api = new API();
 const store = new UploadStore();
 const queue = new Queue(initialParallel());
 const views = new Map(); // Upload -> its list item and parts
+let limits = null; // what the server accepts (GET /api/limits), once known
+
+const message = (u) => uploadMessage(u, limits);
 
 function initialParallel() {
   const n = Number.parseInt(new URLSearchParams(location.search).get('parallel') || '', 10);
@@ -70,14 +76,17 @@ function addFiles(files) {
       else announce(`${file.name} is already in the uploads.`);
       continue;
     }
+    const refusal = precheck(file, limits);
     const u = new Upload(file, {
       url: () => api.uploadSocketURL(),
       store,
       probe: () => api.probe(),
       remove: (id) => api.remove(id),
+      hashFile: hashInWorker,
     });
     if (u.resumedFromEarlierVisit) resumed++;
     added++;
+    if (refusal) u.fail(refusal, ''); // never sent: the server would refuse it
     createView(u);
     queue.add(u);
   }
@@ -190,6 +199,7 @@ function createView(u) {
     cancel: part('[data-action="cancel"]'),
     lastState: null,
     milestone: 0,
+    undo: null, // {timer, until, resume} while a Cancel can still be undone
   };
   el.dataset.name = u.name;
   v.name.textContent = u.name;
@@ -197,14 +207,17 @@ function createView(u) {
   v.bar.setAttribute('aria-label', `Upload of ${u.name}`);
   v.retryNow.setAttribute('aria-label', `Retry ${u.name} now`);
   v.toggle.addEventListener('click', () => {
-    if (u.state === 'paused') u.resume();
+    if (v.undo) undoCancel(u, v);
+    else if (u.state === 'paused') u.resume();
     else if (u.state === 'error') u.retry();
     else u.pause();
   });
   v.retryNow.addEventListener('click', () => u.retry());
   v.cancel.addEventListener('click', () => {
-    if (u.state === 'done') removeView(u, true);
-    else u.cancel(); // a cancelled upload leaves the list (render)
+    if (removable(u)) removeView(u, true);
+    else if (v.undo) return;
+    else if (!u.holds) u.cancel(); // never deletes what another tab or device sends: stops with "in_use"
+    else startCancel(u, v); // a cancelled upload leaves the list (render)
   });
   u.addEventListener('change', () => {
     render(u);
@@ -212,6 +225,41 @@ function createView(u) {
   });
   views.set(u, v);
   $('uploads').append(el);
+  render(u);
+}
+
+// removable is true when the upload's Cancel button only tidies the list.
+function removable(u) {
+  return u.state === 'done' || (u.state === 'error' && (!u.id || (u.error && u.error.code === 'in_use')));
+}
+
+// CANCEL_UNDO_MS is how long a Cancel can be undone: the upload is paused
+// at once, and its bytes deleted on the server only then.
+const CANCEL_UNDO_MS = 5000;
+
+function startCancel(u, v) {
+  const resume = u.active || u.state === 'queued';
+  u.pause();
+  v.undo = {
+    resume,
+    until: Date.now() + CANCEL_UNDO_MS,
+    timer: setTimeout(() => {
+      v.undo = null;
+      u.cancel();
+      render(u);
+    }, CANCEL_UNDO_MS),
+  };
+  announce(`${u.name} will be cancelled in ${CANCEL_UNDO_MS / 1000} seconds. Press Undo to keep it.`);
+  render(u);
+  v.toggle.focus();
+}
+
+function undoCancel(u, v) {
+  clearTimeout(v.undo.timer);
+  const { resume } = v.undo;
+  v.undo = null;
+  if (resume) u.resume();
+  announce(`${u.name} kept.`);
   render(u);
 }
 
@@ -254,21 +302,27 @@ function render(u) {
   v.error.textContent = why;
   v.el.classList.toggle('has-error', state === 'error');
 
-  const toggleLabel = state === 'paused' ? 'Resume' : state === 'error' ? 'Retry' : 'Pause';
+  const toggleLabel = v.undo ? 'Undo' : state === 'paused' ? 'Resume' : state === 'error' ? 'Retry' : 'Pause';
   const focused = document.activeElement;
   // Retrying cannot help a file the server refuses for its size or type.
   const hopeless = state === 'error' && ['too_large', 'forbidden_type'].includes(u.error && u.error.code);
   v.toggle.hidden = done || hopeless || state === 'cancelled' || state === 'cancelling';
   v.toggle.textContent = toggleLabel;
-  v.toggle.setAttribute('aria-label', `${toggleLabel} ${u.name}`);
+  v.toggle.setAttribute('aria-label', v.undo ? `Undo the cancel of ${u.name}` : `${toggleLabel} ${u.name}`);
+  v.toggle.classList.toggle('btn-primary', !!v.undo);
+  if (v.undo) {
+    v.toggle.hidden = false;
+    v.status.textContent = `Cancelling in ${formatDuration(Math.max(0, (v.undo.until - Date.now()) / 1000))}`;
+  }
   v.retryNow.hidden = state !== 'waiting';
   v.open.hidden = !done || !u.id;
   if (done && u.id) {
     v.open.href = api.fileURL(u.id);
     v.open.setAttribute('aria-label', `Open ${u.name}`);
   }
-  const cancelLabel = done || (state === 'error' && !u.id) ? 'Remove' : 'Cancel';
-  v.cancel.hidden = state === 'cancelling' || state === 'cancelled';
+  const inUse = state === 'error' && u.error && u.error.code === 'in_use';
+  const cancelLabel = inUse ? 'Forget here' : removable(u) ? 'Remove' : 'Cancel';
+  v.cancel.hidden = state === 'cancelling' || state === 'cancelled' || !!v.undo;
   v.cancel.textContent = cancelLabel;
   v.cancel.classList.toggle('btn-danger', cancelLabel === 'Cancel'); // Remove only tidies the list
   v.cancel.setAttribute('aria-label', `${cancelLabel} ${u.name}`);
@@ -295,10 +349,10 @@ function detailText(u) {
   const size = formatBytes(u.size);
   switch (u.state) {
     case 'done':
-      return size;
+      return `${size}${verifyText(u)}`;
     case 'uploading':
     case 'finishing': {
-      const parts = [`${formatBytes(u.offset)} of ${size} saved`, `${formatBytes(u.received)} received`];
+      const parts = [`${formatBytes(u.offset)} of ${size}`];
       if (u.speed > 0) parts.push(formatSpeed(u.speed), `${formatDuration(u.eta)} left`);
       return parts.join(' · ');
     }
@@ -308,6 +362,20 @@ function detailText(u) {
     }
     default:
       return u.offset > 0 ? `${formatBytes(u.offset)} of ${size} saved` : size;
+  }
+}
+
+// verifyText says how far the end-to-end SHA-256 check of a finished upload is.
+function verifyText(u) {
+  switch (u.verify) {
+    case 'ok':
+      return ' · SHA-256 verified';
+    case 'pending':
+      return u.localSha || !u.size ? ' · checking SHA-256…' : ` · checking SHA-256… ${percent(u.hashed, u.size)}%`;
+    case 'unavailable':
+      return ' · not verified (this browser could not hash the file)';
+    default:
+      return '';
   }
 }
 
@@ -349,7 +417,17 @@ function renderTotals() {
     : [];
   if (t.speed > 0) parts.push(formatSpeed(t.speed), `${formatDuration((t.size - t.offset) / t.speed)} left`);
   if (t.stopped) parts.push(`${t.stopped} stopped`);
-  $('total-label').textContent = parts.join(' · ');
+  // Each figure stays on one line on a narrow screen ("33.8 MiB/s", not
+  // "33.8 / MiB/s"); the line breaks only between them.
+  const label = $('total-label');
+  label.replaceChildren();
+  parts.forEach((text, i) => {
+    if (i) label.append(' · ');
+    const span = document.createElement('span');
+    span.className = 'nowrap';
+    span.textContent = text;
+    label.append(span);
+  });
   $('clear-finished').hidden = !queue.uploads.some((u) => u.state === 'done');
 }
 
@@ -419,21 +497,29 @@ function renderUnfinished() {
 const fileViews = new Map(); // id -> list item
 let filesNext = '';
 let refreshTimer = 0;
+const PAGE = 20; // files asked for at a time
 
 function refreshFilesSoon() {
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => loadFiles(false), 250);
 }
 
+// loadFiles shows the completed files, newest first. A refresh (more =
+// false) asks again for as many files as are shown (at least one page), so
+// that the list stays in the server's order with no gaps: files that
+// finished meanwhile come first, and those pushed past the end come back
+// with "Show more", after the ones before them.
 async function loadFiles(more) {
   const status = $('files-status');
+  const list = $('files');
   let page;
   try {
-    page = await api.listFiles(more ? filesNext : '', 20);
+    const limit = more ? PAGE : Math.min(1000, Math.max(PAGE, list.children.length));
+    page = await api.listFiles(more ? filesNext : '', limit);
   } catch (e) {
     status.hidden = false;
     if (e instanceof HTTPError && e.status === 401) {
-      status.textContent = 'Enter the access token under Settings to see the files.';
+      status.textContent = e.code === 'unauthorized' && api.token ? 'The access token was rejected. Enter a valid one under Settings to see the files.' : 'Enter the access token under Settings to see the files.';
       showTokenNeeded();
     } else if (e instanceof HTTPError && e.status === 403) {
       status.textContent = 'This access token may upload but not list the files.';
@@ -442,9 +528,9 @@ async function loadFiles(more) {
     }
     return;
   }
-  const list = $('files');
   if (more) {
     for (const f of page.files) if (!fileViews.has(f.id)) list.append(fileView(f));
+    filesNext = page.next;
   } else {
     // Reuse the items already shown, so that focus and a playing video survive.
     let cursor = list.firstElementChild;
@@ -453,18 +539,17 @@ async function loadFiles(more) {
       if (li === cursor) cursor = cursor.nextElementSibling;
       else list.insertBefore(li, cursor);
     }
+    // Whatever follows is either gone or now beyond this page: "Show more"
+    // brings the latter back in order.
     const keep = new Set(page.files.map((f) => f.id));
-    if (!page.next) {
-      // This page is the whole list: anything else shown is gone.
-      for (const li of Array.from(list.children)) {
-        if (!keep.has(li.dataset.id)) {
-          li.remove();
-          fileViews.delete(li.dataset.id);
-        }
+    for (const li of Array.from(list.children)) {
+      if (!keep.has(li.dataset.id)) {
+        li.remove();
+        fileViews.delete(li.dataset.id);
       }
     }
+    filesNext = page.next;
   }
-  if (!more || page.next) filesNext = page.next;
   $('more').hidden = !filesNext;
   status.hidden = list.children.length > 0;
   status.textContent = 'No files yet.';
@@ -724,12 +809,36 @@ function main() {
   });
   // Speeds, times left and retry countdowns change without any event.
   setInterval(() => {
-    for (const u of queue.uploads) if (['uploading', 'finishing', 'waiting'].includes(u.state)) render(u);
+    for (const u of queue.uploads) {
+      const v = views.get(u);
+      if (['uploading', 'finishing', 'waiting'].includes(u.state) || (v && v.undo)) render(u);
+    }
     if (queue.uploads.length) renderTotals();
   }, 1000);
+  // Leaving mid-upload asks first: the uploads would stop (an unfinished one
+  // can be continued later, but only by choosing its file again).
+  window.addEventListener('beforeunload', (ev) => {
+    if (!queue.uploads.some((u) => u.active || u.state === 'queued')) return;
+    ev.preventDefault();
+    ev.returnValue = '';
+  });
   document.documentElement.dataset.ready = 'true';
   renderUnfinished();
   loadFiles(false);
+  api.limits().then(showLimits);
+}
+
+// showLimits states the server's limits under the drop zone and narrows the
+// picker to the allowed types.
+function showLimits(l) {
+  limits = l;
+  const text = describeLimits(l);
+  $('limits').textContent = text;
+  $('limits').hidden = !text;
+  const input = $('file-input');
+  if (l && l.allowedTypes.length) input.accept = l.allowedTypes.join(',');
+  else input.removeAttribute('accept');
+  for (const u of queue.uploads) render(u); // errors name the limit now
 }
 
 main();

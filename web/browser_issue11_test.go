@@ -1,0 +1,144 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/upload"
+	"github.com/ferryhq/ferry/web"
+)
+
+// filesShownJS is the ids of the Files list, top to bottom.
+const filesShownJS = `[...document.querySelectorAll('#files > li')].map((li) => li.dataset.id)`
+
+// listedIDs is every completed file's id in the server's order (newest first).
+func (e *browserEnv) listedIDs() []string {
+	e.t.Helper()
+	_, body := e.fetch("/api/files?limit=1000")
+	var page struct {
+		Files []struct {
+			ID string `json:"id"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		e.t.Fatalf("GET /api/files: %v: %s", err, body)
+	}
+	ids := make([]string, len(page.Files))
+	for i, f := range page.Files {
+		ids[i] = f.ID
+	}
+	return ids
+}
+
+// isPrefixJS is true when the Files list shows at least n items and they are
+// the first ones of want, in its order.
+func isPrefixJS(want []string, n int) string {
+	w, _ := json.Marshal(want)
+	return fmt.Sprintf(`(() => { const want = %s; const got = %s;
+  return got.length >= %d && got.every((id, i) => id === want[i]); })()`, w, filesShownJS, n)
+}
+
+// Bug 1 of issue 11: 5 uploads, a reload, then 40 more. The Files list
+// showed the 20 newest and then jumped to the 5 oldest, and "Show more"
+// appended the missing ones after those. It must stay newest first with no
+// gap, before and after "Show more".
+func TestBrowserFilesKeepTheirOrder(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{})
+	e.open("")
+	var first, second []genFile
+	for i := range 5 {
+		first = append(first, genFile{Name: fmt.Sprintf("early-%02d.bin", i), Seed: uint32(100 + i), Size: 2000 + i})
+	}
+	e.dropFiles(first...)
+	e.waitFor("the first five uploads", allDone(5))
+	e.waitFor("the first five files listed", `document.querySelectorAll('#files > li').length === 5`)
+
+	e.open("")
+	for i := range 40 {
+		second = append(second, genFile{Name: fmt.Sprintf("late-%02d.bin", i), Seed: uint32(200 + i), Size: 3000 + i})
+	}
+	e.dropFiles(second...)
+	e.waitFor("the forty uploads", allDone(40))
+	want := e.listedIDs()
+	if len(want) != 45 {
+		t.Fatalf("the server lists %d files, want 45", len(want))
+	}
+	e.waitFor("the newest files first, with no gap", isPrefixJS(want, 20))
+	for range 5 {
+		if evalJS[bool](e, `document.getElementById('more').hidden`) {
+			break
+		}
+		shown := len(evalJS[[]string](e, filesShownJS))
+		e.do(chromedp.Click(chromedp.ID("more")))
+		e.waitFor("the next page", fmt.Sprintf(`%s.length > %d`, filesShownJS, shown))
+	}
+	e.waitFor("every file, newest first", isPrefixJS(want, len(want)))
+	if n := len(evalJS[[]string](e, filesShownJS)); n != len(want) {
+		t.Errorf("the list shows %d files, want %d", n, len(want))
+	}
+}
+
+// tab opens a second tab in the same browser (same localStorage) on the
+// same server.
+func (e *browserEnv) tab() *browserEnv {
+	e.t.Helper()
+	ctx, cancel := chromedp.NewContext(e.ctx)
+	e.t.Cleanup(cancel)
+	// The first action opens the tab, which lives as long as the context
+	// it ran with: run it with the tab's own.
+	if err := chromedp.Do(ctx); err != nil {
+		e.t.Fatalf("opening a second tab: %v", err)
+	}
+	b := *e
+	b.ctx = ctx
+	return &b
+}
+
+// Bug 2 of issue 11: tab A uploads a file; tab B is given the same file,
+// finds the upload held by A ("an earlier connection is still finishing")
+// and its Cancel deleted A's upload. A page must never delete an upload it
+// does not hold: B says the upload is in use elsewhere and offers to forget
+// it here, and A finishes.
+func TestBrowserCancelInSecondTabLeavesTheUpload(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	e.backend.setRate(oneMiB / 2)
+	e.open("")
+	f := genFile{Name: "big.iso", Seed: 77, Size: 4 * oneMiB}
+	e.dropFiles(f)
+	e.waitFor("tab A to make progress", offsetAtLeast(f.Name, oneMiB/2))
+	id := e.upload(f.Name).ID
+
+	b := e.tab()
+	b.open("")
+	b.dropFiles(f)
+	b.waitFor("tab B to find the upload in use", fmt.Sprintf(`(() => { const li = %s;
+  return !!li && li.dataset.state === 'waiting' && li.dataset.id === %s; })()`, uploadItem(f.Name), jsString(id)))
+	b.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="big.iso"] [data-action=cancel]`)))
+	b.waitFor("tab B to say the upload is in use elsewhere", fmt.Sprintf(`(() => { const li = %s;
+  return !!li && li.querySelector('.upload-error').textContent.includes('in use elsewhere'); })()`, uploadItem(f.Name)))
+	time.Sleep(500 * time.Millisecond) // a DELETE, if one were sent, lands by now
+	if _, err := e.backend.Stat(context.Background(), id); errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("tab B deleted the upload tab A holds")
+	}
+	for _, r := range e.http.requests("/api/files/" + id) {
+		if r.Method == "DELETE" {
+			t.Errorf("tab B sent DELETE %s", r.Path)
+		}
+	}
+	if got := evalJS[string](b, uploadItem(f.Name)+`.querySelector('[data-action=cancel]').textContent`); got != "Forget here" {
+		t.Errorf("tab B offers %q, want \"Forget here\"", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="big.iso"] [data-action=cancel]`)))
+	b.waitFor("tab B to forget the upload", `!document.querySelector('#uploads > li[data-name="big.iso"]')`)
+
+	e.backend.setRate(0)
+	e.waitFor("tab A to complete", allDone(1))
+	e.checkStored(f)
+}
