@@ -2,9 +2,13 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -141,4 +145,116 @@ func TestBrowserCancelInSecondTabLeavesTheUpload(t *testing.T) {
 	e.backend.setRate(0)
 	e.waitFor("tab A to complete", allDone(1))
 	e.checkStored(f)
+}
+
+// Cancel pauses at once and can be undone for a few seconds: Undo carries
+// on from where it was, nothing is deleted. A Cancel left alone deletes
+// the upload (TestBrowserPauseResumeCancel).
+func TestBrowserCancelCanBeUndone(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	e.backend.setRate(oneMiB / 2)
+	e.open("")
+	f := genFile{Name: "keep-me.bin", Seed: 61, Size: 3 * oneMiB}
+	e.dropFiles(f)
+	e.waitFor("some progress", offsetAtLeast(f.Name, oneMiB/4))
+	id := e.upload(f.Name).ID
+	if !evalJS[bool](e, `(() => { const ev = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(ev); return ev.defaultPrevented; })()`) {
+		t.Error("leaving the page mid-upload does not ask first (beforeunload)")
+	}
+	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="keep-me.bin"] [data-action=cancel]`)))
+	e.waitFor("the Undo button", fmt.Sprintf(`(() => { const li = %s;
+  return li.dataset.state === 'paused' && li.querySelector('[data-action=toggle]').textContent === 'Undo'
+    && li.querySelector('.upload-status').textContent.startsWith('Cancelling in'); })()`, uploadItem(f.Name)))
+	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="keep-me.bin"] [data-action=toggle]`)))
+	e.backend.setRate(0)
+	e.waitFor("the upload to complete", allDone(1))
+	e.checkStored(f)
+	time.Sleep(5500 * time.Millisecond) // past the undo time: nothing may be deleted late
+	if _, err := e.backend.Stat(context.Background(), id); err != nil {
+		t.Fatalf("the upload was deleted after Undo: %v", err)
+	}
+	if evalJS[bool](e, `(() => { const ev = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(ev); return ev.defaultPrevented; })()`) {
+		t.Error("leaving the page with nothing to upload asks first")
+	}
+}
+
+// The same file dropped again after it finished is skipped, and the page
+// says so where a sighted person sees it, not only in a live region.
+func TestBrowserDuplicateIsSkipped(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{})
+	e.open("")
+	f := genFile{Name: "twice.txt", Seed: 71, Size: 5000}
+	e.dropFiles(f)
+	e.waitFor("the upload", allDone(1))
+	e.dropFiles(f)
+	e.waitFor("a visible notice", `(() => { const n = document.getElementById('notice');
+  return !n.hidden && n.textContent.includes('Skipped twice.txt') && n.getBoundingClientRect().height > 0; })()`)
+	if n := len(e.uploads()); n != 1 {
+		t.Errorf("%d uploads listed, want 1", n)
+	}
+	if n := e.backend.createCount(); n != 1 {
+		t.Errorf("%d uploads created on the server, want 1", n)
+	}
+}
+
+// A folder chosen through "Choose a folder" uploads every file in it, named
+// by its path inside the folder.
+func TestBrowserFolderKeepsRelativePaths(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{})
+	e.open("")
+	root := filepath.Join(t.TempDir(), "album")
+	files := map[string]genFile{
+		"album/a.txt":          {Name: "a.txt", Seed: 81, Size: 1000},
+		"album/2026/b.txt":     {Name: "b.txt", Seed: 82, Size: 2000},
+		"album/2026/jan/c.txt": {Name: "c.txt", Seed: 83, Size: 3000},
+	}
+	for rel, f := range files {
+		p := filepath.Join(filepath.Dir(root), filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.content(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.do(chromedp.SetUploadFiles(chromedp.ID("folder-input"), []string{root}))
+	e.waitFor("the folder's uploads", allDone(len(files)))
+	var want []genFile
+	for rel, f := range files {
+		f.Name = rel
+		want = append(want, f)
+	}
+	e.checkStored(want...)
+	e.waitFor("a visible notice", `!document.getElementById('notice').hidden`)
+}
+
+// A token the server does not know is "rejected", not "missing".
+func TestBrowserSaysTokenRejected(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{Tokens: []string{"the-right-one"}})
+	e.open("")
+	e.do(chromedp.Evaluate[chromedp.Void](`localStorage.setItem('ferry.token', 'a-wrong-one')`))
+	e.open("")
+	e.waitFor("the page to say the token was rejected", `(() => { const n = document.getElementById('token-needed');
+  return !n.hidden && n.textContent.includes('rejected'); })()`)
+	// Escape closes Settings.
+	e.do(chromedp.Focus(chromedp.ID("token")), chromedp.KeyEvent("\x1b"))
+	e.waitFor("Settings to close", `document.getElementById('settings').hidden`)
+}
+
+// The Worker's SHA-256 (the vendored @noble/hashes in hasher.js) agrees with
+// Go's, in the real browser, across its 4 MiB pieces.
+func TestBrowserWorkerSHA256(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{})
+	e.open("")
+	f := genFile{Seed: 91, Size: 9*oneMiB + 7}
+	sum := sha256.Sum256(f.content())
+	got := evalJS[string](e, fmt.Sprintf(`(async () => {
+  const gen = (seed, n) => { const a = new Uint8Array(n); let x = seed >>> 0;
+    for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; a[i] = x & 255; } return a; };
+  const { hashInWorker } = await import('/static/verify.js');
+  return hashInWorker(new Blob([gen(%d, %d)])).promise;
+})()`, f.Seed, f.Size))
+	if want := hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("the Worker's SHA-256 %s, want %s", got, want)
+	}
 }

@@ -200,7 +200,7 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 		f    genFile
 		want string
 	}{
-		{big, "(1,048,577 bytes) is larger than the 1 MiB limit (1,048,576 bytes)"},
+		{big, "(1,048,577 bytes) is larger than the 1 MiB (1,048,576 bytes) limit"},
 		{page, "does not accept this type of file"},
 	} {
 		e.waitFor("the error", stateIs(c.f.Name, "error"))
@@ -467,7 +467,7 @@ func luminance(css string) float64 {
 // FERRY_UPDATE_DOCS=1 writes it to docs/screenshot.png; otherwise it only
 // goes to the artifacts.
 func TestBrowserReadmeScreenshot(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame, MaxSize: 4 << 30}})
 	e.do(chromedp.EmulateViewport(1000, 900))
 	e.emulateColorScheme("light")
 	e.open("")
