@@ -366,4 +366,3 @@ func checkTusd(t *testing.T, dir string, size int64, want string) {
 		t.Fatal("tusd holds no file after Uppy's upload")
 	}
 }
-

@@ -215,3 +215,17 @@ test('precheck refuses what the limits exclude, and names the limit', () => {
   assert.equal(message(u, limits), 'This file (3 MiB) is larger than the 1 MiB limit of this server.');
   assert.equal(message(u), 'This file is larger than the server accepts.');
 });
+
+test('an upload deleted while it was sent no longer shows its bytes saved', () => {
+  const { u } = makeUpload(file(3 * MAX_CHUNK));
+  u.begin();
+  const ws = last();
+  ws.open();
+  ws.receive({ type: 'ready', id: ID, offset: 0, max_frame: MAX_CHUNK });
+  ws.receive({ type: 'progress', received: MAX_CHUNK, offset: MAX_CHUNK });
+  assert.equal(u.offset, MAX_CHUNK);
+  ws.receive({ type: 'error', code: 'not_found', id: ID });
+  assert.equal(u.state, 'error');
+  assert.equal(u.offset, 0);
+  assert.equal(u.id, null);
+});

@@ -36,7 +36,11 @@ export const MAX_CHUNK = 1 << 20;
 const ACTIVE = new Set(['hashing', 'connecting', 'uploading', 'finishing', 'waiting', 'cancelling']);
 
 const defaults = {
-  windowChunks: 8, // unacknowledged chunks in flight (8 MiB with 1 MiB chunks)
+  // Unacknowledged chunks in flight (32 MiB with 1 MiB chunks), as the Go
+  // client: `received` comes at most every 20 ms, and an 8 MiB window capped
+  // uploads near 420 MB/s (docs/performance.md). Blob slices cost the page
+  // no memory while they wait.
+  windowChunks: 128,
   hashLimit: 64 << 20, // send a sha256 with `start` for files up to this size
   backoffBase: 500, // ms before the first reconnection; doubles each time
   backoffMax: 30000, // ms, the longest wait between two attempts
@@ -118,20 +122,23 @@ export class Upload extends EventTarget {
     return this.state === 'done' || this.state === 'cancelled';
   }
 
-  // speed is the durable bytes per second over the last few seconds, or 0.
+  // speed is the bytes per second the server accepted over the last few
+  // seconds, or 0. It follows `received`, not the durable offset, which
+  // moves in steps as the server saves (and made early estimates of the
+  // time left about twice too long); and it waits for a second of samples.
   get speed() {
     const s = this.samples;
     if ((this.state !== 'uploading' && this.state !== 'finishing') || s.length < 2) return 0;
     const [t0, o0] = s[0];
     const [t1, o1] = s[s.length - 1];
     if (performance.now() - t1 > 3000) return 0; // stalled: no estimate beats a wrong one
-    return t1 - t0 >= 300 ? ((o1 - o0) * 1000) / (t1 - t0) : 0;
+    return t1 - t0 >= 1000 ? ((o1 - o0) * 1000) / (t1 - t0) : 0;
   }
 
   // eta is the estimated seconds left, or NaN when unknown.
   get eta() {
     const v = this.speed;
-    return v > 0 ? (this.size - this.offset) / v : NaN;
+    return v > 0 ? (this.size - this.received) / v : NaN;
   }
 
   // begin is called by the queue when a slot is free.
@@ -416,13 +423,13 @@ export class Upload extends EventTarget {
     if (!conn.ready || (f.id && f.id !== this.id)) return;
     if (typeof f.received === 'number' && f.received > this.received) {
       this.received = Math.min(f.received, this.size);
+      const now = performance.now();
+      this.samples.push([now, this.received]);
+      while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
     }
     if (typeof f.offset === 'number' && f.offset > this.offset) {
       this.offset = Math.min(f.offset, this.size);
       this.attempts = 0; // the connection works: forget earlier failures
-      const now = performance.now();
-      this.samples.push([now, this.offset]);
-      while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
     }
     this.emit();
     this.pump();
@@ -459,8 +466,10 @@ export class Upload extends EventTarget {
           this.begin2();
           return;
         }
+        // Deleted while it was sent: none of it is saved any more.
         this.clearID();
         this.drop(conn);
+        this.reset(0);
         this.fail(code, message);
         return;
       case 'locked':

@@ -32,7 +32,6 @@ export function createView(u) {
     name: part('.upload-name'),
     pct: part('.upload-pct'),
     bar: part('.upload-bar'),
-    received: part('.bar-received'),
     status: part('.upload-status'),
     detail: part('.upload-detail'),
     error: part('.upload-error'),
@@ -43,6 +42,7 @@ export function createView(u) {
     lastState: null,
     milestone: 0,
     undo: null, // {timer, until, resume} while a Cancel can still be undone
+    drawTimer: 0,
   };
   el.dataset.name = u.name;
   v.objectURL = thumbnail(part('.upload-thumb'), u.file);
@@ -63,9 +63,21 @@ export function createView(u) {
     else if (!u.holds) u.cancel(); // never deletes what another tab or device sends: stops with "in_use"
     else startCancel(u, v); // a cancelled upload leaves the list (render)
   });
+  // A change of state is drawn at once; progress at most every 100 ms, so
+  // that drawing never competes with sending on a busy machine.
   u.addEventListener('change', () => {
-    render(u);
-    renderTotals();
+    if (u.state !== v.lastState) {
+      clearTimeout(v.drawTimer);
+      v.drawTimer = 0;
+      render(u);
+      renderTotals();
+    } else if (!v.drawTimer) {
+      v.drawTimer = setTimeout(() => {
+        v.drawTimer = 0;
+        render(u);
+        renderTotals();
+      }, 100);
+    }
   });
   views.set(u, v);
   $('uploads').append(el);
@@ -189,7 +201,6 @@ export function render(u) {
   v.pct.textContent = `${p}%`;
   v.bar.max = Math.max(u.size, 1);
   v.bar.value = done ? v.bar.max : u.offset;
-  v.received.style.width = `${u.size ? (100 * u.received) / u.size : 0}%`;
   // After `end` the server may still be saving bytes sent earlier: that is
   // still uploading to the person watching.
   v.status.textContent = state === 'finishing' && u.offset < u.size ? STATUS.uploading : STATUS[state] || state;
