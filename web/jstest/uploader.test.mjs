@@ -148,7 +148,7 @@ test('a paused upload this page held is deleted over HTTP on cancel', async () =
   assert.deepEqual(removed, [ID]);
 });
 
-test('the SHA-256 computed alongside is compared with complete.sha256', async () => {
+test('the SHA-256 computed after the upload is compared with complete.sha256', async () => {
   for (const [local, server, want] of [
     ['ab'.repeat(32), 'ab'.repeat(32), 'ok'],
     ['ab'.repeat(32), 'cd'.repeat(32), 'mismatch'],
@@ -157,12 +157,13 @@ test('the SHA-256 computed alongside is compared with complete.sha256', async ()
     const hashFile = () => ({ promise: new Promise((r) => (resolve = r)), cancel() {} });
     const { u } = makeUpload(file(10), { hashFile });
     u.begin();
-    assert.equal(u.verify, 'pending');
+    assert.equal(u.verify, null, 'the hash does not compete with the upload');
     const ws = last();
     ws.open();
     ws.receive({ type: 'ready', id: ID, offset: 0, max_frame: MAX_CHUNK });
     ws.receive({ type: 'complete', id: ID, size: 10, sha256: server });
     assert.equal(u.state, 'done', 'the upload does not wait for the hash');
+    assert.equal(u.verify, 'pending');
     resolve(local);
     await settle();
     assert.equal(u.verify, want);

@@ -7,9 +7,9 @@
 //   ?parallel=N in the page URL change it.
 // - Files up to 64 MiB are hashed in the browser and sent with `start`, so the
 //   server can refuse damaged bytes (checksum_mismatch). Bigger files are
-//   hashed in a Worker while they upload (verify.js), and the digest is
-//   compared with the server's `complete.sha256`: every file is checked end
-//   to end, none waits to be hashed before it starts.
+//   hashed in a Worker once uploaded (verify.js), and the digest is compared
+//   with the server's `complete.sha256`: every file is checked end to end,
+//   and none waits to be hashed before it starts.
 // - "Copy link" copies a link that opens the file without the access token:
 //   when a token is set, a signed, read-only link to that one file that
 //   expires (the server's default, 7 days); without one, the plain link.

@@ -36,10 +36,10 @@ export const MAX_CHUNK = 1 << 20;
 const ACTIVE = new Set(['hashing', 'connecting', 'uploading', 'finishing', 'waiting', 'cancelling']);
 
 const defaults = {
-  // Unacknowledged chunks in flight (32 MiB with 1 MiB chunks), as the Go
-  // client: `received` comes at most every 20 ms, and an 8 MiB window capped
-  // uploads near 420 MB/s (docs/performance.md). Blob slices cost the page
-  // no memory while they wait.
+  // Unacknowledged chunks in flight (128 MiB with 1 MiB chunks). Queued
+  // Blob slices cost the page no memory, and a deep queue keeps the socket
+  // fed when the page's thread is slow to handle `progress` (a loaded
+  // machine); a reconnection resends from the durable offset anyway.
   windowChunks: 128,
   hashLimit: 64 << 20, // send a sha256 with `start` for files up to this size
   backoffBase: 500, // ms before the first reconnection; doubles each time
@@ -100,8 +100,8 @@ export class Upload extends EventTarget {
     // sending right now.
     this.held = false;
     // The end-to-end check: the file's own SHA-256, computed here (before
-    // `start` for small files, in a Worker alongside the upload for the
-    // rest), compared with the server's `complete.sha256`.
+    // `start` for small files, in a Worker once the upload is complete for
+    // the rest), compared with the server's `complete.sha256`.
     this.localSha = null;
     this.hashed = 0; // bytes the Worker has hashed
     this.hashJob = null;
@@ -146,14 +146,13 @@ export class Upload extends EventTarget {
     if (this.state !== 'queued') return;
     this.error = null;
     if (this.id === null && !this.digest && this.shouldHash()) this.hash();
-    else {
-      this.startVerify();
-      this.connect();
-    }
+    else this.connect();
   }
 
-  // startVerify starts hashing the file in the background (opts.hashFile),
-  // unless its SHA-256 is known or being computed.
+  // startVerify starts hashing the file in a Worker (opts.hashFile), unless
+  // its SHA-256 is known or being computed. It runs once the upload is
+  // complete: hashing alongside took the CPU the upload needed, and slowed
+  // it by a third on two cores shared with the server (docs/performance.md).
   startVerify() {
     if (this.localSha || this.hashJob || !this.opts.hashFile) return;
     this.verify = 'pending';
@@ -444,6 +443,7 @@ export class Upload extends EventTarget {
     this.forget();
     this.drop(conn);
     this.set('done');
+    this.startVerify();
     this.checkDigest();
   }
 
