@@ -121,6 +121,15 @@ func TestBrowserCancelInSecondTabLeavesTheUpload(t *testing.T) {
 
 	b := e.tab()
 	b.open("")
+	// The Unfinished panel lists it (the tabs share localStorage): its
+	// Discard must not delete it either.
+	discard := `#unfinished-list button`
+	b.waitFor("the unfinished upload to be listed", `!document.getElementById('unfinished').hidden && !!document.querySelector('#unfinished-list button')`)
+	b.do(chromedp.Click(chromedp.CSS(discard)))
+	b.waitFor("Discard to say the upload is in use", `document.getElementById('unfinished-list').textContent.includes('In use elsewhere')`)
+	if _, err := e.backend.Stat(context.Background(), id); errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Discard in tab B deleted the upload tab A holds")
+	}
 	b.dropFiles(f)
 	b.waitFor("tab B to find the upload in use", fmt.Sprintf(`(() => { const li = %s;
   return !!li && li.dataset.state === 'waiting' && li.dataset.id === %s; })()`, uploadItem(f.Name), jsString(id)))
@@ -256,5 +265,35 @@ func TestBrowserWorkerSHA256(t *testing.T) {
 })()`, f.Seed, f.Size))
 	if want := hex.EncodeToString(sum[:]); got != want {
 		t.Fatalf("the Worker's SHA-256 %s, want %s", got, want)
+	}
+}
+
+// Discard in the Unfinished panel deletes an upload nobody is sending: it
+// takes the upload with `resume` and aborts it.
+func TestBrowserDiscardDeletesAbandonedUpload(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	e.backend.setRate(oneMiB / 2)
+	e.open("")
+	f := genFile{Name: "abandoned.bin", Seed: 95, Size: 3 * oneMiB}
+	e.dropFiles(f)
+	e.waitFor("some progress", offsetAtLeast(f.Name, oneMiB/4))
+	id := e.upload(f.Name).ID
+	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="abandoned.bin"] [data-action=toggle]`)))
+	e.waitFor("the pause", stateIs(f.Name, "paused"))
+	e.backend.setRate(0)
+	e.open("")
+	e.waitFor("the unfinished upload to be listed", `!!document.querySelector('#unfinished-list button')`)
+	e.do(chromedp.Click(chromedp.CSS(`#unfinished-list button`)))
+	e.waitFor("the panel to empty", `document.getElementById('unfinished').hidden`)
+	deadline := time.Now().Add(pageTimeout)
+	for {
+		_, err := e.backend.Stat(context.Background(), id)
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the discarded upload %s is still stored (Stat: %v)", id, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -358,7 +358,7 @@ func TestBrowserPauseResumeCancel(t *testing.T) {
 	b := genFile{Name: "drop.bin", Seed: 52, Size: 3 * oneMiB}
 	e.dropFiles(a, b)
 	e.waitFor("keep.bin to make progress", offsetAtLeast(a.Name, oneMiB/4))
-	e.waitFor("drop.bin to start", fmt.Sprintf(`(() => { const li = %s; return !!li.dataset.id && li.dataset.state === 'uploading'; })()`, uploadItem(b.Name)))
+	e.waitFor("drop.bin to start", fmt.Sprintf(`(() => { const li = %s; return !!li.dataset.id && ['uploading', 'finishing'].includes(li.dataset.state); })()`, uploadItem(b.Name)))
 
 	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="keep.bin"] [data-action=toggle]`)))
 	e.waitFor("keep.bin to pause", stateIs(a.Name, "paused"))
