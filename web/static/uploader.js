@@ -36,11 +36,10 @@ export const MAX_CHUNK = 1 << 20;
 const ACTIVE = new Set(['hashing', 'connecting', 'uploading', 'finishing', 'waiting', 'cancelling']);
 
 const defaults = {
-  // Unacknowledged chunks in flight (128 MiB with 1 MiB chunks). Queued
-  // Blob slices cost the page no memory, and a deep queue keeps the socket
-  // fed when the page's thread is slow to handle `progress` (a loaded
-  // machine); a reconnection resends from the durable offset anyway.
-  windowChunks: 128,
+  // Unacknowledged chunks in flight (16 MiB with 1 MiB chunks). Not more:
+  // a browser sends what is queued before the close of a Pause and before
+  // an `abort`, so the window is how far a Pause or Cancel runs on.
+  windowChunks: 16,
   hashLimit: 64 << 20, // send a sha256 with `start` for files up to this size
   backoffBase: 500, // ms before the first reconnection; doubles each time
   backoffMax: 30000, // ms, the longest wait between two attempts

@@ -181,6 +181,8 @@ export function removeView(u, moveFocus) {
     if (target) target.focus();
   }
   v.el.remove();
+  u.stopVerify(); // no hashing for an item no one sees
+  clearTimeout(v.drawTimer);
   if (v.objectURL) URL.revokeObjectURL(v.objectURL);
   views.delete(u);
   queue.remove(u);
