@@ -13,7 +13,7 @@ TEST_FUZZTIME ?= 20000x
 BENCH   ?= .
 BENCHTIME ?= 3x
 
-.PHONY: all build run test vet unit bench fuzz browser-deps interop-deps tusd soak clean
+.PHONY: all build run test vet unit bench fuzz browser-deps interop-deps tusd soak clean jstest
 
 all: build
 
@@ -26,9 +26,15 @@ run:
 ## test: vet, then every test with -race against a real MinIO (installed into
 ## .tools/bin on first use, started on a free loopback port, stopped after).
 ## The browser tests need Debian's chromium (make browser-deps installs it).
-test: vet interop-deps
+test: vet interop-deps jstest
 	scripts/with-minio.sh $(GO) test $(TESTFLAGS) $(PKGS)
 	FUZZTIME=$(TEST_FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+## jstest: the uploader page's JavaScript unit tests (web/jstest: the
+## upload state machine against a fake WebSocket, the queue, the formats,
+## the vendored SHA-256), with Node's own runner (Node 20 or later).
+jstest:
+	node --test web/jstest/*.test.mjs
 
 $(STATICCHECK):
 	GOBIN=$(CURDIR)/.tools/bin GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -85,6 +91,14 @@ tusd: .tools/bin/tusd.$(TUSD_VERSION)
 .tools/bin/tusd.$(TUSD_VERSION):
 	GOBIN=$(CURDIR)/.tools/bin GOFLAGS= $(GO) install github.com/tus/tusd/v2/cmd/tusd@$(TUSD_VERSION)
 	@touch $@
+
+## bench-browser: the uploader page's upload speed in headless Chromium
+## against a bare in-page WebSocket on the same server and Uppy (@uppy/tus)
+## to tusd, in one run (docs/performance.md). FERRY_BENCH_MIB sets the file
+## size (300), FERRY_BENCH_ROUNDS the rounds (3).
+.PHONY: bench-browser
+bench-browser: interop-deps tusd
+	FERRY_BROWSER_BENCH=1 $(GO) test -count=1 -timeout 90m -run '^TestBrowserUploadSpeed$$' -v ./web/
 
 ## soak: long upload/download runs, off by default (see docs/testing.md).
 soak:

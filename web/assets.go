@@ -18,7 +18,10 @@ import (
 	"github.com/ferryhq/ferry/internal/httperr"
 )
 
-//go:embed static
+// all: keeps files whose names start with "_" (the vendored
+// static/vendor/noble-hashes/_md.js and _u64.js), which embed skips otherwise.
+//
+//go:embed all:static
 var staticFS embed.FS
 
 // asset is one embedded file with its validator, computed once at start-up.

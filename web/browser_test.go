@@ -188,6 +188,12 @@ func TestBrowserResumesAfterReloadAndReselect(t *testing.T) {
 func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxSize: oneMiB, AllowedTypes: []string{"image/*", "application/octet-stream"}}})
 	e.open("")
+	// The page states the limits (GET /api/limits), narrows the picker to
+	// the allowed types, and refuses both files before sending a byte.
+	e.waitFor("the limits to be shown", `document.getElementById('limits').textContent === 'Files up to 1 MiB, of these types: image/*, application/octet-stream.'`)
+	if got := evalJS[string](e, `document.getElementById('file-input').accept`); got != "image/*,application/octet-stream" {
+		t.Errorf("the picker accepts %q, want the allowed types", got)
+	}
 	big := genFile{Name: "huge.iso", Type: "application/octet-stream", Seed: 31, Size: oneMiB + 1}
 	page := genFile{Name: "page.html", Type: "text/html", Data: []byte("<!doctype html><title>hi</title><p>hello")}
 	e.dropFiles(big, page)
@@ -195,7 +201,7 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 		f    genFile
 		want string
 	}{
-		{big, "larger than the server accepts"},
+		{big, "(1,048,577 bytes) is larger than the 1 MiB (1,048,576 bytes) limit"},
 		{page, "does not accept this type of file"},
 	} {
 		e.waitFor("the error", stateIs(c.f.Name, "error"))
@@ -206,6 +212,9 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 	}
 	if got := evalJS[string](e, `document.getElementById('total-label').textContent`); !strings.Contains(got, "2 stopped") {
 		t.Errorf("total label %q, want it to count 2 stopped uploads", got)
+	}
+	if n := len(e.http.requests("/ws/upload")); n != 0 {
+		t.Errorf("the page opened %d upload connections for files it knew the server refuses", n)
 	}
 	res, body := e.fetch("/api/files")
 	var list struct{ Files []json.RawMessage }
@@ -370,7 +379,7 @@ func TestBrowserPauseResumeCancel(t *testing.T) {
 	b := genFile{Name: "drop.bin", Seed: 52, Size: 3 * oneMiB}
 	e.dropFiles(a, b)
 	e.waitFor("keep.bin to make progress", offsetAtLeast(a.Name, oneMiB/4))
-	e.waitFor("drop.bin to start", fmt.Sprintf(`(() => { const li = %s; return !!li.dataset.id && li.dataset.state === 'uploading'; })()`, uploadItem(b.Name)))
+	e.waitFor("drop.bin to start", fmt.Sprintf(`(() => { const li = %s; return !!li.dataset.id && ['uploading', 'finishing'].includes(li.dataset.state); })()`, uploadItem(b.Name)))
 
 	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="keep.bin"] [data-action=toggle]`)))
 	e.waitFor("keep.bin to pause", stateIs(a.Name, "paused"))
@@ -479,7 +488,7 @@ func luminance(css string) float64 {
 // FERRY_UPDATE_DOCS=1 writes it to docs/screenshot.png; otherwise it only
 // goes to the artifacts.
 func TestBrowserReadmeScreenshot(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame, MaxSize: 4 << 30}})
 	e.do(chromedp.EmulateViewport(1000, 900))
 	e.emulateColorScheme("light")
 	e.open("")

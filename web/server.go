@@ -219,6 +219,7 @@ func New(cfg Config) (*Server, error) {
 	e.HEAD("/static/*", assets.file)
 	e.GET("/healthz", s.health)
 	e.HEAD("/healthz", s.health)
+	e.GET("/api/limits", s.limits)
 
 	e.GET("/ws/upload", echo.WrapHandler(uploads), canUpload)
 	e.GET("/files/:id", withID(downloads.File), s.requireFileRead)

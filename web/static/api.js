@@ -71,6 +71,21 @@ export class API {
     return res;
   }
 
+  // limits is what the server accepts (GET /api/limits): {max_size,
+  // allowed_types, max_frame}, or null when it does not say.
+  async limits() {
+    try {
+      const res = await this.request('/api/limits');
+      const l = await res.json();
+      return {
+        maxSize: Number(l.max_size) > 0 ? Number(l.max_size) : 0,
+        allowedTypes: Array.isArray(l.allowed_types) ? l.allowed_types.map(String) : [],
+      };
+    } catch {
+      return null;
+    }
+  }
+
   async listFiles(after = '', limit = 20) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (after) q.set('after', after);

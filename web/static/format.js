@@ -1,18 +1,21 @@
 // format.js: numbers and times in words a person reads at a glance.
 
-const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
-// formatBytes writes a size in decimal units (1 MB = 10^6 bytes), the units
-// disks and network speeds are sold in.
+// formatBytes writes a size in binary units (1 MiB = 2^20 bytes), the units
+// the server's flags and messages use, so that "larger than the 1 MiB
+// limit" and a file's size compare at a glance.
 export function formatBytes(n) {
   if (!Number.isFinite(n) || n < 0) return '–';
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
     i++;
   }
   const digits = i === 0 || n >= 100 ? 0 : n >= 10 ? 1 : 2;
-  return `${n.toFixed(digits)} ${units[i]}`;
+  const text = n.toFixed(digits);
+  // 1 MiB, not 1.00 MiB: a limit set as --max-size 1MiB reads as given.
+  return `${digits ? text.replace(/\.?0+$/, '') : text} ${units[i]}`;
 }
 
 export function formatSpeed(bytesPerSecond) {

@@ -48,8 +48,10 @@ export class Queue extends EventTarget {
     });
   }
 
-  // totals sums up the uploads that are done or under way; those stopped on
-  // an error are only counted, as they will not finish by themselves.
+  // totals sums up the uploads: count is every file not cancelled, stopped
+  // ones included, so that "3 of 5 files done" tells of the failures; the
+  // bytes and speed are those of the uploads done or under way, as a stopped
+  // one will not finish by itself.
   totals() {
     let size = 0;
     let offset = 0;
@@ -59,11 +61,11 @@ export class Queue extends EventTarget {
     let stopped = 0;
     for (const u of this.uploads) {
       if (u.state === 'cancelled') continue;
+      count++;
       if (u.state === 'error') {
         stopped++;
         continue;
       }
-      count++;
       size += u.size;
       offset += u.offset;
       speed += u.speed;

@@ -27,6 +27,7 @@
 //   error       stopped on a failure the person has to look at (see message())
 
 import { fingerprint } from './store.js';
+import { formatBytes } from './format.js';
 
 export const SUBPROTOCOL = 'ferry.v1';
 export const MAX_CHUNK = 1 << 20;
@@ -35,7 +36,10 @@ export const MAX_CHUNK = 1 << 20;
 const ACTIVE = new Set(['hashing', 'connecting', 'uploading', 'finishing', 'waiting', 'cancelling']);
 
 const defaults = {
-  windowChunks: 8, // unacknowledged chunks in flight (8 MiB with 1 MiB chunks)
+  // Unacknowledged chunks in flight (16 MiB with 1 MiB chunks). Not more:
+  // a browser sends what is queued before the close of a Pause and before
+  // an `abort`, so the window is how far a Pause or Cancel runs on.
+  windowChunks: 16,
   hashLimit: 64 << 20, // send a sha256 with `start` for files up to this size
   backoffBase: 500, // ms before the first reconnection; doubles each time
   backoffMax: 30000, // ms, the longest wait between two attempts
@@ -87,9 +91,26 @@ export class Upload extends EventTarget {
     this.attempts = 0;
     this.conn = null;
     this.timer = 0;
-    this.pumping = false;
     this.samples = [];
     this.generation = 0; // invalidates answers to probes made for older connections
+    // held is true once a connection of this page was given the upload (a
+    // `ready` for this.id): only then may this page delete it. An id known
+    // from the store may belong to an upload another tab or device is
+    // sending right now.
+    this.held = false;
+    // The end-to-end check: the file's own SHA-256, computed here (before
+    // `start` for small files, in a Worker once the upload is complete for
+    // the rest), compared with the server's `complete.sha256`.
+    this.localSha = null;
+    this.hashed = 0; // bytes the Worker has hashed
+    this.hashJob = null;
+    this.verify = null; // null, 'pending', 'ok', 'mismatch' or 'unavailable'
+  }
+
+  // holds is true when cancelling may delete the upload on the server: this
+  // page created it or was given it, or has no id yet.
+  get holds() {
+    return this.id === null || this.held || !!(this.conn && this.conn.startSent);
   }
 
   get active() {
@@ -100,20 +121,23 @@ export class Upload extends EventTarget {
     return this.state === 'done' || this.state === 'cancelled';
   }
 
-  // speed is the durable bytes per second over the last few seconds, or 0.
+  // speed is the bytes per second the server accepted over the last few
+  // seconds, or 0. It follows `received`, not the durable offset, which
+  // moves in steps as the server saves (and made early estimates of the
+  // time left about twice too long); and it waits for a second of samples.
   get speed() {
     const s = this.samples;
     if ((this.state !== 'uploading' && this.state !== 'finishing') || s.length < 2) return 0;
     const [t0, o0] = s[0];
     const [t1, o1] = s[s.length - 1];
     if (performance.now() - t1 > 3000) return 0; // stalled: no estimate beats a wrong one
-    return t1 - t0 >= 300 ? ((o1 - o0) * 1000) / (t1 - t0) : 0;
+    return t1 - t0 >= 1000 ? ((o1 - o0) * 1000) / (t1 - t0) : 0;
   }
 
   // eta is the estimated seconds left, or NaN when unknown.
   get eta() {
     const v = this.speed;
-    return v > 0 ? (this.size - this.offset) / v : NaN;
+    return v > 0 ? (this.size - this.received) / v : NaN;
   }
 
   // begin is called by the queue when a slot is free.
@@ -122,6 +146,58 @@ export class Upload extends EventTarget {
     this.error = null;
     if (this.id === null && !this.digest && this.shouldHash()) this.hash();
     else this.connect();
+  }
+
+  // startVerify starts hashing the file in a Worker (opts.hashFile), unless
+  // its SHA-256 is known or being computed. It runs once the upload is
+  // complete: hashing alongside took the CPU the upload needed, and slowed
+  // it by a third on two cores shared with the server (docs/performance.md).
+  startVerify() {
+    if (this.localSha || this.hashJob || !this.opts.hashFile) return;
+    this.verify = 'pending';
+    this.hashed = 0;
+    const job = this.opts.hashFile(this.file, (done) => {
+      if (this.hashJob !== job) return;
+      this.hashed = done;
+      if (this.state === 'done') this.emit(); // the only thing left to show
+    });
+    this.hashJob = job;
+    job.promise.then(
+      (sha) => {
+        if (this.hashJob !== job) return;
+        this.hashJob = null;
+        this.localSha = sha;
+        this.checkDigest();
+      },
+      () => {
+        if (this.hashJob !== job) return;
+        this.hashJob = null;
+        this.verify = 'unavailable';
+        this.emit();
+      },
+    );
+  }
+
+  stopVerify() {
+    const job = this.hashJob;
+    this.hashJob = null;
+    if (job) job.cancel();
+  }
+
+  // checkDigest compares the file's SHA-256 with the server's once both are
+  // known. A difference means the stored bytes are not this file's.
+  checkDigest() {
+    if (!this.localSha || !this.sha256 || this.state !== 'done') {
+      this.emit();
+      return;
+    }
+    if (this.localSha === this.sha256) {
+      this.verify = 'ok';
+      this.emit();
+      return;
+    }
+    this.verify = 'mismatch';
+    this.fail('verify_failed', '');
   }
 
   // pause stops sending and closes the connection; the upload stays resumable.
@@ -153,16 +229,31 @@ export class Upload extends EventTarget {
       return;
     }
     if (this.state !== 'error') return;
+    if (this.error && this.error.code === 'verify_failed') {
+      // The stored copy is not this file: send it again as a new upload,
+      // checked against a fresh hash.
+      this.clearID();
+      this.reset(0);
+      this.digest = this.localSha = this.sha256 = null;
+      this.verify = null;
+    }
     this.attempts = 0;
     this.error = null;
     this.set('queued');
   }
 
-  // cancel gives the upload up: the server deletes its bytes.
+  // cancel gives the upload up: the server deletes its bytes. An upload
+  // this page does not hold (see held) is never deleted: it stops here with
+  // the error "in_use", and the page offers to forget it locally.
   cancel() {
     if (this.finished || this.state === 'cancelling') return;
     clearTimeout(this.timer);
     const conn = this.conn;
+    if (!this.holds) {
+      this.drop(conn);
+      this.fail('in_use', '');
+      return;
+    }
     if (conn && conn.ready && conn.ws.readyState === WebSocket.OPEN) {
       this.set('cancelling');
       this.send(conn, { type: 'abort' });
@@ -186,6 +277,9 @@ export class Upload extends EventTarget {
   // (the old one may no longer be readable).
   replaceFile(file) {
     this.file = file;
+    if (!this.hashJob) return;
+    this.stopVerify(); // the old File may fail to read: hash the new one
+    this.verify = null;
   }
 
   shouldHash() {
@@ -197,6 +291,8 @@ export class Upload extends EventTarget {
     try {
       const digest = await crypto.subtle.digest('SHA-256', await this.file.arrayBuffer());
       this.digest = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+      this.localSha = this.digest;
+      this.verify = 'pending';
     } catch {
       this.digest = null; // the checksum is optional; a read error shows up when sending
     }
@@ -257,9 +353,10 @@ export class Upload extends EventTarget {
         this.onComplete(conn, f);
         break;
       case 'aborted':
+        this.stopVerify();
         this.drop(conn);
         this.forget();
-        this.id = null;
+        this.clearID();
         this.set('cancelled');
         break;
       case 'error':
@@ -291,12 +388,13 @@ export class Upload extends EventTarget {
     if (typeof f.size === 'number' && f.size !== this.size) {
       // The remembered id belongs to some other file: start this one afresh.
       this.forget();
-      this.id = null;
+      this.clearID();
       this.reset(0);
       this.begin2();
       return;
     }
     conn.ready = true;
+    this.held = true;
     const max = f.max_frame > 0 ? f.max_frame : MAX_CHUNK;
     this.chunk = Math.max(1, Math.min(max, MAX_CHUNK));
     this.expiresAt = f.expires_at || null;
@@ -323,13 +421,13 @@ export class Upload extends EventTarget {
     if (!conn.ready || (f.id && f.id !== this.id)) return;
     if (typeof f.received === 'number' && f.received > this.received) {
       this.received = Math.min(f.received, this.size);
+      const now = performance.now();
+      this.samples.push([now, this.received]);
+      while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
     }
     if (typeof f.offset === 'number' && f.offset > this.offset) {
       this.offset = Math.min(f.offset, this.size);
       this.attempts = 0; // the connection works: forget earlier failures
-      const now = performance.now();
-      this.samples.push([now, this.offset]);
-      while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
     }
     this.emit();
     this.pump();
@@ -344,6 +442,8 @@ export class Upload extends EventTarget {
     this.forget();
     this.drop(conn);
     this.set('done');
+    this.startVerify();
+    this.checkDigest();
   }
 
   onError(conn, f) {
@@ -360,13 +460,15 @@ export class Upload extends EventTarget {
         this.forget();
         if (!conn.ready && this.id !== null) {
           // The remembered upload expired or was deleted: start over.
-          this.id = null;
+          this.clearID();
           this.reset(0);
           this.begin2();
           return;
         }
-        this.id = null;
+        // Deleted while it was sent: none of it is saved any more.
+        this.clearID();
         this.drop(conn);
+        this.reset(0);
         this.fail(code, message);
         return;
       case 'locked':
@@ -387,8 +489,8 @@ export class Upload extends EventTarget {
         return;
       case 'checksum_mismatch':
         this.forget(); // the server deleted the bytes
-        this.id = null;
-        this.digest = null; // the file may have changed: hash it again on retry
+        this.clearID();
+        this.digest = this.localSha = null; // the file may have changed: hash it again on retry
         this.drop(conn);
         this.fail(code, message);
         return;
@@ -409,61 +511,76 @@ export class Upload extends EventTarget {
       return;
     }
     if (!['connecting', 'uploading', 'finishing'].includes(this.state)) return;
-    if (conn.opened && ev.code !== 1008) {
-      this.retryLater('dropped');
-      return;
-    }
-    // The handshake failed, or the server closed for policy reasons. A
-    // browser does not tell why, so ask the API: 401 means the token is
-    // missing or wrong, 403 that it may not upload, no answer means the
-    // server is unreachable.
-    this.set('connecting'); // still "connecting" while we find out
+    this.set('connecting'); // still "connecting" while we find out why
     const gen = ++this.generation;
-    this.opts.probe().then((verdict) => {
-      if (this.generation !== gen || this.state !== 'connecting' || this.conn !== null) return;
-      if (verdict === 'unauthorized' || verdict === 'forbidden') this.fail(verdict, '');
-      else if (verdict === 'unreachable') this.retryLater('unreachable');
-      else if (conn.opened) this.retryLater('dropped');
-      else this.retryLater('refused');
+    const current = () => this.generation === gen && this.state === 'connecting' && this.conn === null;
+    this.readable().then((ok) => {
+      if (!current()) return;
+      if (!ok) {
+        this.fail('unreadable', '');
+        return;
+      }
+      if (conn.opened && ev.code !== 1008) {
+        this.retryLater('dropped');
+        return;
+      }
+      // The handshake failed, or the server closed for policy reasons. A
+      // browser does not tell why, so ask the API: 401 means the token is
+      // missing or wrong, 403 that it may not upload, no answer means the
+      // server is unreachable.
+      this.opts.probe().then((verdict) => {
+        if (!current()) return;
+        if (verdict === 'unauthorized' || verdict === 'forbidden') this.fail(verdict, '');
+        else if (verdict === 'unreachable') this.retryLater('unreachable');
+        else if (conn.opened) this.retryLater('dropped');
+        else this.retryLater('refused');
+      });
     });
   }
 
   // pump sends chunks while the window allows, then `end` after the last one.
-  async pump() {
-    if (this.pumping) return;
+  // Chunks go to the socket as Blob slices: the browser reads them from the
+  // file itself, off the page's thread, never copying them into JavaScript;
+  // reading each into an ArrayBuffer first cost two thirds of the speed
+  // (docs/performance.md). A file that can no longer be read makes the
+  // browser fail the connection, and onClose finds out why (readable).
+  pump() {
     const conn = this.conn;
     if (!conn || !conn.ready) return;
-    this.pumping = true;
     const window = this.chunk * this.opts.windowChunks;
-    try {
-      while (this.conn === conn && this.state === 'uploading') {
-        if (this.sent >= this.size) {
-          if (!conn.endSent) {
-            conn.endSent = true;
-            this.send(conn, { type: 'end' });
-            this.arm(conn);
-            this.set('finishing');
-          }
-          break;
+    while (this.conn === conn && this.state === 'uploading') {
+      if (this.sent >= this.size) {
+        if (!conn.endSent) {
+          conn.endSent = true;
+          this.send(conn, { type: 'end' });
+          this.arm(conn);
+          this.set('finishing');
         }
-        if (this.sent - this.received >= window) break; // the next `progress` calls pump again
-        const end = Math.min(this.size, this.sent + this.chunk);
-        const bytes = await this.file.slice(this.sent, end).arrayBuffer();
-        if (this.conn !== conn || this.state !== 'uploading') break;
-        if (bytes.byteLength !== end - this.sent) throw new Error('short read');
-        conn.ws.send(bytes);
-        this.sent = end;
+        return;
       }
-    } catch {
-      if (this.conn === conn) {
-        this.drop(conn);
-        this.fail('unreadable', '');
+      if (this.sent - this.received >= window) return; // the next `progress` calls pump again
+      const end = Math.min(this.size, this.sent + this.chunk);
+      try {
+        conn.ws.send(this.file.slice(this.sent, end));
+      } catch {
+        return; // the socket is closing: its close event follows
       }
-    } finally {
-      this.pumping = false;
+      this.sent = end;
     }
-    // A new connection may have become ready while this one was reading.
-    if (this.conn && this.conn !== conn && this.conn.ready && this.state === 'uploading') this.pump();
+  }
+
+  // readable resolves to false when the file can no longer be read (moved,
+  // deleted or changed on disk), which a browser reports only as a failed
+  // connection when it sends Blobs.
+  async readable() {
+    if (this.size === 0) return true;
+    const at = Math.min(this.sent, this.size - 1);
+    try {
+      const b = await this.file.slice(at, at + 1).arrayBuffer();
+      return b.byteLength === 1;
+    } catch {
+      return false;
+    }
   }
 
   // arm restarts the watchdog that replaces a connection gone silent (a
@@ -508,15 +625,22 @@ export class Upload extends EventTarget {
   }
 
   cancelOverHTTP() {
+    this.stopVerify();
     const id = this.id;
     this.forget();
-    this.id = null;
+    this.clearID();
     if (id) this.opts.remove(id).catch(() => {});
     this.set('cancelled');
   }
 
   forget() {
     this.opts.store.delete(this.fingerprint);
+  }
+
+  // clearID drops the upload's id: the next connection starts a new one.
+  clearID() {
+    this.id = null;
+    this.held = false;
   }
 
   send(conn, frame) {
@@ -550,15 +674,65 @@ export class Upload extends EventTarget {
   }
 }
 
-// message says in plain words why an upload stopped or waits.
-export function message(upload) {
+// typeAllowed is true when a media type matches one of the patterns
+// ("image/*", "video/mp4").
+export function typeAllowed(type, patterns) {
+  const t = type.toLowerCase().split(';')[0].trim();
+  return patterns.some((p) => {
+    const q = p.toLowerCase().trim();
+    return q === '*/*' || q === t || (q.endsWith('/*') && t.startsWith(q.slice(0, -1)));
+  });
+}
+
+// Types a browser gives files it cannot identify; the server judges by the
+// content, so these are never refused before sending.
+const VAGUE_TYPES = new Set(['', 'application/octet-stream', 'text/plain']);
+
+// precheck is the error code the server would refuse file with under
+// limits ({maxSize, allowedTypes}, or null when unknown): 'too_large',
+// 'forbidden_type', or '' when it may be sent.
+export function precheck(file, limits) {
+  if (!limits) return '';
+  if (limits.maxSize > 0 && file.size > limits.maxSize) return 'too_large';
+  const type = String(file.type || '');
+  if (limits.allowedTypes.length && !VAGUE_TYPES.has(type) && !typeAllowed(type, limits.allowedTypes)) return 'forbidden_type';
+  return '';
+}
+
+// describeLimits states limits in a line a person reads before choosing
+// files, or '' when there are none.
+export function describeLimits(limits) {
+  if (!limits) return '';
+  const parts = [];
+  if (limits.maxSize > 0) parts.push(`Files up to ${formatBytes(limits.maxSize)}`);
+  if (limits.allowedTypes.length) parts.push(`${parts.length ? 'of' : 'Files of'} these types: ${limits.allowedTypes.join(', ')}`);
+  return parts.length ? `${parts.join(', ')}.` : '';
+}
+
+// message says in plain words why an upload stopped or waits; limits (see
+// precheck) lets it name the limit a refused file broke.
+export function message(upload, limits = null) {
   const e = upload.error;
   const code = upload.state === 'waiting' ? upload.waitReason : e && e.code;
   switch (code) {
     case 'too_large':
+      if (limits && limits.maxSize > 0) {
+        let size = formatBytes(upload.size);
+        let limit = formatBytes(limits.maxSize);
+        if (size === limit) {
+          // Rounded alike: the exact counts show the difference.
+          size = `${upload.size.toLocaleString('en')} bytes`;
+          limit = `${limit} (${limits.maxSize.toLocaleString('en')} bytes)`;
+        }
+        return `This file (${size}) is larger than the ${limit} limit of this server.`;
+      }
       return 'This file is larger than the server accepts.';
     case 'forbidden_type':
-      return 'The server does not accept this type of file.';
+      return limits && limits.allowedTypes.length
+        ? `The server does not accept this type of file${upload.mime ? ` (${upload.mime})` : ''}: it takes ${limits.allowedTypes.join(', ')}.`
+        : 'The server does not accept this type of file.';
+    case 'verify_failed':
+      return 'The server’s copy does not match this file (their SHA-256 differ): it was damaged on the way, or the file changed while it was sent. Cancel deletes the copy; Retry sends the file again.';
     case 'checksum_mismatch':
       return 'The file arrived damaged (its checksum did not match), so the server discarded it. Retry to send it again.';
     case 'quota_exceeded':
@@ -576,6 +750,8 @@ export function message(upload) {
       return 'Cannot reach the server. Check your connection; the upload carries on when the server answers.';
     case 'dropped':
       return 'The connection was lost. Reconnecting…';
+    case 'in_use':
+      return 'This upload is in use elsewhere (another tab or device), so it was not cancelled. Cancel it where it runs, or forget it here.';
     case 'locked':
       return upload.state === 'waiting'
         ? 'An earlier connection is still finishing with this upload. Waiting for it…'

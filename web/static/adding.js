@@ -1,0 +1,172 @@
+// adding.js: files into the queue: dropped (folders too), pasted or
+// chosen, checked against the server's limits, duplicates skipped.
+
+import { $, api, store, queue, limits } from './page.js';
+import { Upload, precheck } from './uploader.js';
+import { hashInWorker } from './verify.js';
+import { fingerprint } from './store.js';
+import { announce, notify } from './announce.js';
+import { createView, renderTotals } from './uploads-view.js';
+import { renderUnfinished } from './unfinished.js';
+
+// addFiles puts files in the queue. The same file again (same name, size
+// and time) carries on with the upload already listed, or is skipped when
+// that one finished: the person is told, on screen.
+export function addFiles(files) {
+  let added = 0;
+  let resumed = 0;
+  const skipped = [];
+  for (const file of files) {
+    const fp = fingerprint(file);
+    const existing = queue.uploads.find((u) => u.fingerprint === fp && u.state !== 'cancelled');
+    if (existing && existing.state === 'done') {
+      skipped.push(file.name);
+      continue;
+    }
+    if (existing) {
+      // The same file again: carry on with the upload already listed.
+      if (!existing.active) existing.replaceFile(file);
+      if (existing.state === 'paused') existing.resume();
+      else if (existing.state === 'error') existing.retry();
+      else skipped.push(file.name);
+      continue;
+    }
+    const refusal = precheck(file, limits);
+    const u = new Upload(file, {
+      url: () => api.uploadSocketURL(),
+      store,
+      probe: () => api.probe(),
+      remove: (id) => api.remove(id),
+      hashFile: hashInWorker,
+    });
+    if (u.resumedFromEarlierVisit) resumed++;
+    added++;
+    if (refusal) u.fail(refusal, ''); // never sent: the server would refuse it
+    createView(u);
+    queue.add(u);
+  }
+  if (added) {
+    $('queue').hidden = false;
+    const s = added === 1 ? 'file' : 'files';
+    announce(`Added ${added} ${s} to the uploads.${resumed ? ` ${resumed} continue${resumed === 1 ? 's' : ''} where it stopped.` : ''}`);
+    renderUnfinished();
+    renderTotals();
+  }
+  if (skipped.length) {
+    const names = skipped.length <= 3 ? skipped.join(', ') : `${skipped.slice(0, 3).join(', ')} and ${skipped.length - 3} more`;
+    notify(
+      skipped.length === 1
+        ? `Skipped ${names}: it is already in the uploads. Remove it from the list to send it again.`
+        : `Skipped ${skipped.length} files already in the uploads (${names}). Remove them from the list to send them again.`,
+    );
+  }
+}
+
+// withPath is file under the name path (a folder's relative path, such as
+// "photos/2026/a.jpg"), without copying its bytes.
+function withPath(file, path) {
+  if (!path || path === file.name) return file;
+  return new File([file], path, { type: file.type, lastModified: file.lastModified });
+}
+
+// takeDrop splits a drop into files and folders. It must run during the
+// drop event: the browser empties the DataTransfer afterwards.
+function takeDrop(dt) {
+  const files = [];
+  const folders = [];
+  const items = dt.items ? Array.from(dt.items) : [];
+  if (!items.length) return { files: Array.from(dt.files || []), folders };
+  for (const item of items) {
+    if (item.kind !== 'file') continue;
+    const entry = typeof item.webkitGetAsEntry === 'function' ? item.webkitGetAsEntry() : null;
+    if (entry && entry.isDirectory) {
+      folders.push(entry);
+      continue;
+    }
+    const f = item.getAsFile();
+    if (f) files.push(f);
+  }
+  return { files, folders };
+}
+
+// readFolder appends every file under dir to out, named by its path from
+// the dropped folder.
+async function readFolder(dir, prefix, out) {
+  const reader = dir.createReader();
+  for (;;) {
+    const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+    if (!batch.length) return;
+    for (const entry of batch) {
+      if (entry.isDirectory) await readFolder(entry, `${prefix}${entry.name}/`, out);
+      else out.push(withPath(await new Promise((resolve, reject) => entry.file(resolve, reject)), prefix + entry.name));
+    }
+  }
+}
+
+async function addDrop({ files, folders }) {
+  if (!folders.length) {
+    addFiles(files);
+    return;
+  }
+  const inside = [];
+  try {
+    for (const dir of folders) await readFolder(dir, `${dir.name}/`, inside);
+  } catch {
+    notify('Some of the folder could not be read; its other files were added.');
+  }
+  const names = folders.map((d) => d.name).join(', ');
+  notify(`${folders.length === 1 ? 'Folder' : 'Folders'} ${names}: ${inside.length} ${inside.length === 1 ? 'file' : 'files'} added, with their paths.`);
+  addFiles([...files, ...inside]);
+}
+
+function hasFiles(ev) {
+  return ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes('Files');
+}
+
+export function setupDrop() {
+  const zone = $('dropzone');
+  let depth = 0;
+  // Files are accepted anywhere on the page, so a near miss does not make the
+  // browser navigate away to the dropped file.
+  document.addEventListener('dragenter', (ev) => {
+    if (!hasFiles(ev)) return;
+    ev.preventDefault();
+    depth++;
+    zone.classList.add('dragging');
+  });
+  document.addEventListener('dragleave', (ev) => {
+    if (!hasFiles(ev)) return;
+    depth = Math.max(0, depth - 1);
+    if (!depth) zone.classList.remove('dragging');
+  });
+  document.addEventListener('dragover', (ev) => {
+    if (!hasFiles(ev)) return;
+    ev.preventDefault();
+    ev.dataTransfer.dropEffect = 'copy';
+  });
+  document.addEventListener('drop', (ev) => {
+    if (!hasFiles(ev)) return;
+    ev.preventDefault();
+    depth = 0;
+    zone.classList.remove('dragging');
+    addDrop(takeDrop(ev.dataTransfer));
+  });
+  document.addEventListener('paste', (ev) => {
+    const files = ev.clipboardData ? Array.from(ev.clipboardData.files || []) : [];
+    if (files.length) addFiles(files);
+  });
+  const input = $('file-input');
+  $('choose').addEventListener('click', () => input.click());
+  input.addEventListener('change', () => {
+    addFiles(Array.from(input.files || []));
+    input.value = ''; // choosing the same file again fires change again
+  });
+  const folder = $('folder-input');
+  $('choose-folder').addEventListener('click', () => folder.click());
+  folder.addEventListener('change', () => {
+    const files = Array.from(folder.files || []).map((f) => withPath(f, f.webkitRelativePath));
+    folder.value = '';
+    if (files.length) notify(`${files.length} ${files.length === 1 ? 'file' : 'files'} from the folder added, with their paths.`);
+    addFiles(files);
+  });
+}
