@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/events"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
@@ -56,7 +57,8 @@ func serveFlags(stderr io.Writer) (*flagSet, *serveConfig) {
 
 Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
 the IETF resumable upload draft), downloads on /files/<id>, the API on
-/api/files, the uploader page on /, /healthz and /metrics.
+/api/files, upload events on /api/events, the uploader page on /, /healthz
+and /metrics.
 `)
 	e := envFlags{fs}
 	maxReserve := byteSize(local.DefaultReserveMax)
@@ -119,6 +121,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Every change to an upload, by any protocol, the API or the expiry
+	// sweep, is published on bus (served on /api/events).
+	bus := events.NewBus()
+	backend = events.Wrap(backend, bus, nil)
 	srv, err := web.New(web.Config{
 		Config: upload.Config{
 			Backend:      backend,
@@ -138,6 +144,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AllowedOrigins: splitList(c.origins),
 		InlineActive:   c.inlineActive,
 		AttachPDF:      c.attachPDF,
+		Events:         bus,
 	})
 	if err != nil {
 		return err
@@ -196,7 +203,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if upErr != nil || httpErr != nil {
 		logger.Warn("shutdown was not clean", "uploads", upErr, "http", httpErr)
 	}
-	if closer, ok := backend.(io.Closer); ok {
+	if closer, ok := storage.As[io.Closer](backend); ok {
 		_ = closer.Close()
 	}
 	logger.Info("stopped")
