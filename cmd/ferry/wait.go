@@ -27,9 +27,11 @@ ends in /files/<id> (what ferry upload prints), so that a CI job can write
 or wait for an upload that another job is making.
 
 ferry wait follows the server's events (GET /api/events, Server-Sent Events)
-and reconnects when the stream ends; when the server has no event stream
-(an older ferry, or a proxy that does not pass it on) it polls
-GET /api/files/<id> every --poll instead. --token needs read scope.
+and reconnects when the stream ends, reading the uploads' state
+(GET /api/files/<id>) once the stream is open and every 30 s besides; when
+the server has no event stream (an older ferry, or a proxy that does not
+pass it on) it polls GET /api/files/<id> every --poll instead. --token needs
+read scope.
 
 The exit status is non-zero when an upload is deleted (the client aborted,
 its checksum failed, someone deleted it), expires, or does not exist, or
@@ -103,6 +105,10 @@ func runWait(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
+
+// recheckEvery is how often ferry wait reads the uploads' state while it
+// follows the event stream, in case an event never reaches it.
+const recheckEvery = 30 * time.Second
 
 var (
 	errPending = errors.New("still in progress")
@@ -205,11 +211,41 @@ func (w *waiter) follow(ctx context.Context) error {
 	if err := w.checkAll(ctx); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		readErr <- sc.Err()
+	}()
+	// The state is read again now and then while the stream is open: an
+	// instance that does not hear other instances' events (S3 storage on a
+	// store without notifications: docs/design.md) must not leave the wait
+	// hanging.
+	recheck := time.NewTicker(recheckEvery)
+	defer recheck.Stop()
 	var kind string
-	for len(w.pending()) > 0 && sc.Scan() {
-		line := sc.Text()
+	for len(w.pending()) > 0 {
+		var line string
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-readErr:
+			return err // nil: the server ended the stream
+		case <-recheck.C:
+			if err := w.checkAll(ctx); err != nil {
+				return err
+			}
+			continue
+		case line = <-lines:
+		}
 		switch {
 		case strings.HasPrefix(line, "event:"):
 			kind = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
@@ -228,10 +264,7 @@ func (w *waiter) follow(ctx context.Context) error {
 			kind = ""
 		}
 	}
-	if len(w.pending()) == 0 {
-		return nil
-	}
-	return sc.Err()
+	return nil
 }
 
 // apply settles an upload from one of its events.
