@@ -157,7 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// sent at most a quarter interval late.
 	tick := time.NewTicker(h.cfg.ProgressEvery / 4)
 	defer tick.Stop()
-	th := newThrottle(h.cfg.ProgressEvery)
+	th := NewThrottle(h.cfg.ProgressEvery)
 	for {
 		select {
 		case <-r.Context().Done():
@@ -167,7 +167,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-heartbeat.C:
 			s.printf(": ping\n\n")
 		case <-tick.C:
-			for _, e := range th.due(h.now()) {
+			for _, e := range th.Due(h.now()) {
 				s.event(e)
 			}
 		case e, ok := <-sub.C():
@@ -181,11 +181,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if e.Kind == events.Progress {
-				if !th.offer(e, h.now()) {
+				if !th.Offer(e, h.now()) {
 					continue
 				}
 			} else {
-				th.settle(e.Upload.ID)
+				th.Settle(e.Upload.ID)
 			}
 			s.event(e)
 		}
@@ -263,21 +263,25 @@ func (s *stream) flush() bool {
 	return s.err == nil
 }
 
-// throttle holds back the progress events of an upload that come less than
-// every after the last one sent, keeping only the newest.
-type throttle struct {
+// Throttle holds back the progress events of an upload that come less than
+// an interval after the last one sent, keeping only the newest, until the
+// interval has passed (Due) or the upload's final event settles it. It is
+// not safe for concurrent use.
+type Throttle struct {
 	every   time.Duration
 	last    map[string]time.Time    // when a progress of the upload was last sent
 	pending map[string]events.Event // the newest held back, per upload
 }
 
-func newThrottle(every time.Duration) *throttle {
-	return &throttle{every: every, last: map[string]time.Time{}, pending: map[string]events.Event{}}
+// NewThrottle returns a Throttle that lets one progress event per upload
+// through per interval every.
+func NewThrottle(every time.Duration) *Throttle {
+	return &Throttle{every: every, last: map[string]time.Time{}, pending: map[string]events.Event{}}
 }
 
-// offer says whether e (a progress event) is to be sent now; if not, it is
+// Offer says whether e (a progress event) is to be sent now; if not, it is
 // held back in place of any older one of its upload.
-func (t *throttle) offer(e events.Event, now time.Time) bool {
+func (t *Throttle) Offer(e events.Event, now time.Time) bool {
 	id := e.Upload.ID
 	if last, ok := t.last[id]; ok && now.Sub(last) < t.every {
 		t.pending[id] = e
@@ -288,9 +292,9 @@ func (t *throttle) offer(e events.Event, now time.Time) bool {
 	return true
 }
 
-// due returns the held-back events whose interval has passed, oldest
+// Due returns the held-back events whose interval has passed, oldest
 // first, and forgets the uploads that have been quiet for an interval.
-func (t *throttle) due(now time.Time) []events.Event {
+func (t *Throttle) Due(now time.Time) []events.Event {
 	var out []events.Event
 	for id, last := range t.last {
 		if now.Sub(last) < t.every {
@@ -309,9 +313,9 @@ func (t *throttle) due(now time.Time) []events.Event {
 	return out
 }
 
-// settle forgets an upload whose final event (complete, deleted, expired)
+// Settle forgets an upload whose final event (complete, deleted, expired)
 // or creation is being sent: a progress held back is older than it.
-func (t *throttle) settle(id string) {
+func (t *Throttle) Settle(id string) {
 	delete(t.last, id)
 	delete(t.pending, id)
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/eventrelay"
 	"github.com/ferryhq/ferry/events"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage"
@@ -46,6 +47,7 @@ type serveConfig struct {
 	inlineActive        bool
 	attachPDF           bool
 	idle                time.Duration
+	eventsPoll          time.Duration
 }
 
 // serveFlags defines the flags of `ferry serve`. A default that a package
@@ -72,6 +74,7 @@ and /metrics.
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
+	e.Duration(&c.eventsPoll, "s3-events-poll", eventrelay.DefaultPoll, "how often the bucket is listed for other instances' events (/api/events); 0: only this instance's")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
 	e.Secret(&c.readTokens, "read-token", "comma-separated tokens that may only read (downloads, /api/files, links, /metrics)")
@@ -125,6 +128,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// sweep, is published on bus (served on /api/events).
 	bus := events.NewBus()
 	backend = events.Wrap(backend, bus, nil)
+	// On S3, instances sharing the bucket hear each other's events.
+	if c.eventsPoll < 0 {
+		return fmt.Errorf("serve: --s3-events-poll %s is negative", c.eventsPoll)
+	}
+	streamBus := bus
+	if c.storage == "s3" && c.eventsPoll > 0 {
+		relay, err := eventrelay.Start(ctx, eventrelay.Config{S3: s3Config(c), Local: bus, Poll: c.eventsPoll, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer relay.Close()
+		streamBus = relay.Bus()
+	}
 	srv, err := web.New(web.Config{
 		Config: upload.Config{
 			Backend:      backend,
@@ -144,7 +160,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AllowedOrigins: splitList(c.origins),
 		InlineActive:   c.inlineActive,
 		AttachPDF:      c.attachPDF,
-		Events:         bus,
+		Events:         streamBus,
 	})
 	if err != nil {
 		return err
@@ -220,13 +236,7 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		}
 		return b, "local " + c.data, nil
 	case "s3":
-		cfg := c.s3
-		cfg.Expiry = c.expiry
-		cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
-		cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
-		if cfg.Region == "" {
-			cfg.Region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
-		}
+		cfg := s3Config(c)
 		if cfg.Endpoint == "" || cfg.Bucket == "" {
 			return nil, "", errors.New("s3 storage needs --s3-endpoint and --s3-bucket")
 		}
@@ -239,6 +249,19 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		return b, "s3 " + cfg.Endpoint + "/" + cfg.Bucket + "/" + cfg.Prefix, nil
 	}
 	return nil, "", fmt.Errorf("unknown --storage %q (want local or s3)", c.storage)
+}
+
+// s3Config is the S3 storage's configuration: the flags, and credentials
+// and region from the environment.
+func s3Config(c *serveConfig) s3.Config {
+	cfg := c.s3
+	cfg.Expiry = c.expiry
+	cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+	cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+	if cfg.Region == "" {
+		cfg.Region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+	}
+	return cfg
 }
 
 // displayAddr turns a listen address into one a person can paste into a
