@@ -35,6 +35,11 @@ type Backend struct {
 	// their next Write fail at once rather than at their next store call.
 	mu   sync.Mutex
 	live map[string]*writer
+
+	// hideParts uploads whole parts straight into the multipart upload,
+	// unreadable until Commit, instead of staging them (see stagePart);
+	// only the benchmarks set it, to measure what staging costs.
+	hideParts bool
 }
 
 var (
@@ -42,6 +47,7 @@ var (
 	_ storage.Expirer          = (*Backend)(nil)
 	_ storage.Pinger           = (*Backend)(nil)
 	_ storage.CheckpointHinter = (*Backend)(nil)
+	_ storage.PartialOpener    = (*Backend)(nil)
 )
 
 // New connects to the bucket that cfg names and checks that it answers. It

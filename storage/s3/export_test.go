@@ -27,3 +27,8 @@ func Abandon(w storage.Writer) {
 
 // PartSizeFor exposes partSizeFor to the tests.
 var PartSizeFor = partSizeFor
+
+// HideParts makes b upload whole parts straight into the multipart upload
+// (unreadable before Commit) rather than staging them, as the benchmark's
+// baseline.
+func HideParts(b *Backend) { b.hideParts = true }

@@ -27,6 +27,8 @@ import (
 //	uploads/<id>/lease         leaseRecord: which Writer holds the upload
 //	uploads/<id>/pending-<seq> bytes past the last whole part, written before
 //	                           Checkpoint seq and after the one before it
+//	uploads/<id>/part-<n>      a readable copy of whole part n, staged before it is
+//	                           copied into the multipart upload (OpenPartial reads it)
 //	events/…                   not the Backend's: package eventrelay's
 type keys struct{ prefix string }
 
@@ -37,6 +39,7 @@ func (k keys) uploadsDir() string         { return k.prefix + "uploads/" }
 func (k keys) uploadDir(id string) string { return k.uploadsDir() + id + "/" }
 func (k keys) state(id string) string     { return k.uploadDir(id) + "state" }
 func (k keys) lease(id string) string     { return k.uploadDir(id) + "lease" }
+func (k keys) part(id string, n int) string { return fmt.Sprintf("%spart-%05d", k.uploadDir(id), n) }
 func (k keys) pending(id string, seq int64) string {
 	return fmt.Sprintf("%spending-%019d", k.uploadDir(id), seq)
 }

@@ -186,7 +186,7 @@ func (w *writer) startPart(n int) {
 	}
 	done := make(chan partResult, 1)
 	w.inflight = append(w.inflight, done)
-	key, uploadID := w.b.keys.data(w.st.ID), w.st.UploadID
+	id, key, uploadID := w.st.ID, w.b.keys.data(w.st.ID), w.st.UploadID
 	if w.partCtx == nil {
 		w.partCtx, w.stopParts = context.WithCancelCause(context.Background())
 	}
@@ -198,15 +198,23 @@ func (w *writer) startPart(n int) {
 		// No payload signature: over HTTPS the transport protects the
 		// bytes, and on two cores hashing every byte for it costs about a
 		// third of the throughput (docs/performance.md).
-		p, err := w.b.c.PutObjectPart(ctx, w.b.cfg.Bucket, key, uploadID,
-			n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+		var etag string
+		var err error
+		if w.b.hideParts {
+			var p minio.ObjectPart
+			p, err = w.b.c.PutObjectPart(ctx, w.b.cfg.Bucket, key, uploadID,
+				n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+			etag = p.ETag
+		} else {
+			etag, err = w.b.stagePart(ctx, id, uploadID, n, buf)
+		}
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil {
 				err = fmt.Errorf("%w (%w)", cause, err)
 			}
 			err = fmt.Errorf("upload part %d: %w", n, translate(err))
 		}
-		done <- partResult{etag: p.ETag, buf: buf, err: err}
+		done <- partResult{etag: etag, buf: buf, err: err}
 	}()
 }
 
