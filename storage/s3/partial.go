@@ -24,6 +24,9 @@ import (
 // second request per part, the part stored twice until Commit) is measured
 // in docs/performance.md.
 
+// part is the key of the staged copy of whole part n (1-based).
+func (k keys) part(id string, n int) string { return fmt.Sprintf("%spart-%05d", k.uploadDir(id), n) }
+
 // stagePart stores buf as part n of upload id: as a readable object, then
 // copied into the multipart upload. It returns the part's ETag.
 func (b *Backend) stagePart(ctx context.Context, id, uploadID string, n int, buf []byte) (string, error) {

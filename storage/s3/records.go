@@ -32,14 +32,13 @@ import (
 //	events/…                   not the Backend's: package eventrelay's
 type keys struct{ prefix string }
 
-func (k keys) data(id string) string        { return k.prefix + "files/" + id }
-func (k keys) info(id string) string        { return k.prefix + "info/" + id }
-func (k keys) indexDir() string             { return k.prefix + "index/" }
-func (k keys) uploadsDir() string           { return k.prefix + "uploads/" }
-func (k keys) uploadDir(id string) string   { return k.uploadsDir() + id + "/" }
-func (k keys) state(id string) string       { return k.uploadDir(id) + "state" }
-func (k keys) lease(id string) string       { return k.uploadDir(id) + "lease" }
-func (k keys) part(id string, n int) string { return fmt.Sprintf("%spart-%05d", k.uploadDir(id), n) }
+func (k keys) data(id string) string      { return k.prefix + "files/" + id }
+func (k keys) info(id string) string      { return k.prefix + "info/" + id }
+func (k keys) indexDir() string           { return k.prefix + "index/" }
+func (k keys) uploadsDir() string         { return k.prefix + "uploads/" }
+func (k keys) uploadDir(id string) string { return k.uploadsDir() + id + "/" }
+func (k keys) state(id string) string     { return k.uploadDir(id) + "state" }
+func (k keys) lease(id string) string     { return k.uploadDir(id) + "lease" }
 func (k keys) pending(id string, seq int64) string {
 	return fmt.Sprintf("%spending-%019d", k.uploadDir(id), seq)
 }
