@@ -164,6 +164,7 @@ var negativeFlags = map[string]string{
 	"link-ttl":         "-1h",
 	"link-max-ttl":     "-1h",
 	"s3-lease-ttl":     "-15s",
+	"s3-events-poll":   "-1s",
 	"max-conns":        "-1",
 	"max-conns-per-ip": "-1",
 }

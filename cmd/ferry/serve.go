@@ -129,9 +129,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bus := events.NewBus()
 	backend = events.Wrap(backend, bus, nil)
 	// On S3, instances sharing the bucket hear each other's events.
-	if c.eventsPoll < 0 {
-		return fmt.Errorf("serve: --s3-events-poll %s is negative", c.eventsPoll)
-	}
 	streamBus := bus
 	if c.storage == "s3" && c.eventsPoll > 0 {
 		relay, err := eventrelay.Start(ctx, eventrelay.Config{S3: s3Config(c), Local: bus, Poll: c.eventsPoll, Logger: logger})
