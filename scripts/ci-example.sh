@@ -3,7 +3,7 @@
 # of containers, so that the example stays true: `make test` runs it
 # (cmd/ferry/scripts_test.go) under scripts/with-minio.sh.
 #
-# Needs: `ferry` on PATH, curl, and the FERRY_TEST_S3_* variables of
+# Needs: `ferry` on PATH and the FERRY_TEST_S3_* variables of
 # scripts/with-minio.sh. Part 1 stands in for docs/ci/compose.yaml (ferry
 # serving from MinIO); part 2 is the pipeline's steps, word for word as in
 # docs/ci.md and docs/ci/github-actions.yml.
@@ -42,8 +42,8 @@ head -c 3000000 /dev/urandom >artifact.bin
 # ferry-ci-steps begin (docs/ci/github-actions.yml has these same lines)
 ferry smoke
 id=$(ferry upload --print id artifact.bin)
-url=$(ferry wait --timeout 5m "$id")
-curl -fsS -H "Authorization: Bearer $FERRY_TOKEN" -o downloaded.bin "$url"
+ferry wait --timeout 5m "$id"
+ferry download --output downloaded.bin "$id"
 cmp artifact.bin downloaded.bin
 # ferry-ci-steps end
 echo "ci-example: uploaded, waited for and downloaded $id byte for byte"

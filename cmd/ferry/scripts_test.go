@@ -17,12 +17,14 @@ import (
 func TestCIExampleScript(t *testing.T) { runScript(t, "ci-example.sh") }
 
 // TestWaitScript runs scripts/wait-test.sh: ferry wait in a shell against
-// ferry on MinIO.
-func TestWaitScript(t *testing.T) { runScript(t, "wait-test.sh") }
+// ferry on MinIO, with curl as the other job.
+func TestWaitScript(t *testing.T) {
+	needCurl(t)
+	runScript(t, "wait-test.sh")
+}
 
 func runScript(t *testing.T, name string) {
 	minioEnv(t)
-	needCurl(t)
 	// A `ferry` on PATH that is this test binary acting as the command
 	// (TestMain), so that the script runs the code under test, race
 	// detector included, without building another binary.
