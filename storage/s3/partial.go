@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -20,7 +21,12 @@ import (
 // the last whole part are in the pending objects already. The durable bytes
 // are thus always readable: parts 1..len(Parts) as part objects, then the
 // pending objects, as the state object lists them. The staged parts go with
-// the rest of uploads/<id>/ at Commit or Delete. What it costs an upload (a
+// the rest of uploads/<id>/ at Commit or Delete.
+//
+// The last part of an upload of known size is not staged: Commit follows
+// it at once, so a reader that needs its bytes waits for the upload to
+// complete (and then fails, so that the follower opens the file) rather
+// than costing every upload of up to one part a copy of all its bytes. What it costs an upload (a
 // second request per part, the part stored twice until Commit) is measured
 // in docs/performance.md.
 
@@ -129,6 +135,9 @@ func (r *partialReader) open() error {
 			r.body = body
 			return nil
 		}
+		if isNotFound(err) && r.lastPart(key) {
+			return r.awaitCommit()
+		}
 		// A pending object is removed once its part is whole: the state
 		// now says where those bytes are.
 		if !isNotFound(err) || attempt >= 2 {
@@ -136,6 +145,40 @@ func (r *partialReader) open() error {
 		}
 		if err := r.reload(); err != nil {
 			return err
+		}
+	}
+}
+
+// lastPart reports whether key is the (unstaged) last part of the upload.
+func (r *partialReader) lastPart(key string) bool {
+	size := r.st.Meta.Size
+	n := len(r.st.Parts)
+	return size != storage.SizeUnknown && n > 0 && int64(n)*r.st.PartSize >= size && key == r.b.keys.part(r.id, n)
+}
+
+// commitWait bounds how long a reader waits for the Commit that follows an
+// upload's last part: a client that stopped right there resumes and
+// commits later, and the follower should not hang meanwhile.
+const commitWait = 30 * time.Second
+
+// awaitCommit waits until the upload is no longer in progress (complete,
+// or gone) and returns the error that says so, or gives up after
+// commitWait.
+func (r *partialReader) awaitCommit() error {
+	deadline := time.Now().Add(commitWait)
+	for {
+		_, err := r.b.readState(r.ctx, r.id)
+		if err != nil {
+			return fmt.Errorf("s3: read partial %s: %w", r.id, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("s3: read partial %s: the last part is not readable before Commit, which has not come for %v: %w",
+				r.id, commitWait, storage.ErrIncomplete)
+		}
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

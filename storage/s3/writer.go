@@ -187,6 +187,9 @@ func (w *writer) startPart(n int) {
 	done := make(chan partResult, 1)
 	w.inflight = append(w.inflight, done)
 	id, key, uploadID := w.st.ID, w.b.keys.data(w.st.ID), w.st.UploadID
+	// The last part is not staged: Commit follows it at once, and a
+	// follower waits the moment for the file (partial.go).
+	direct := w.b.hideParts || (w.size != storage.SizeUnknown && int64(n)*w.st.PartSize >= w.size)
 	if w.partCtx == nil {
 		w.partCtx, w.stopParts = context.WithCancelCause(context.Background())
 	}
@@ -200,7 +203,7 @@ func (w *writer) startPart(n int) {
 		// third of the throughput (docs/performance.md).
 		var etag string
 		var err error
-		if w.b.hideParts {
+		if direct {
 			var p minio.ObjectPart
 			p, err = w.b.c.PutObjectPart(ctx, w.b.cfg.Bucket, key, uploadID,
 				n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
