@@ -41,6 +41,7 @@ const (
 	CodeIncomplete       Code = "incomplete"
 	CodeChecksumMismatch Code = "checksum_mismatch"
 	CodeForbiddenType    Code = "forbidden_type"
+	CodeForbidden        Code = "forbidden" // refused by the server's pre-create hook
 	CodeNotFound         Code = "not_found"
 	CodeLocked           Code = "locked"
 	CodeQuotaExceeded    Code = "quota_exceeded"

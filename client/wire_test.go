@@ -27,6 +27,7 @@ func TestWireCodesMatchServer(t *testing.T) {
 		{CodeIncomplete, upload.CodeIncomplete},
 		{CodeChecksumMismatch, upload.CodeChecksumMismatch},
 		{CodeForbiddenType, upload.CodeForbiddenType},
+		{CodeForbidden, upload.CodeForbidden},
 		{CodeNotFound, upload.CodeNotFound},
 		{CodeLocked, upload.CodeLocked},
 		{CodeQuotaExceeded, upload.CodeQuotaExceeded},

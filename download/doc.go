@@ -16,7 +16,10 @@
 // and also Content-Disposition and Content-Security-Policy: sandbox. The body
 // is copied through a 256 KiB buffer from a pool the Handler owns: system
 // calls are what a download costs, and a bigger buffer makes fewer of them
-// (docs/performance.md).
+// (docs/performance.md). For the same reason, an object that has ReadAt
+// (a local file) is read with it at a position that Seek moves without
+// asking the object, and never past the size: ServeContent's seeks to learn
+// the size and its read to the end cost a small file as much as its bytes.
 //
 // ServeContent answers some Range headers against the contract, so it only
 // ever sees one it handles right. planRange parses the header strictly

@@ -147,7 +147,8 @@ func (h *Handler) file(w http.ResponseWriter, req *http.Request) error {
 	defer obj.Close()
 	info := obj.Info()
 	size := info.Meta.Size
-	body := &readRecorder{r: obj}
+	body := &readRecorder{r: obj, size: size}
+	body.at, _ = obj.(io.ReaderAt)
 	rw := &errorCatcher{ResponseWriter: w, bufs: &h.bufs}
 	if ctype := h.setFileHeaders(w.Header(), req, info); ctype == "" {
 		body.sniffing = true
@@ -223,6 +224,11 @@ func (h *Handler) setFileHeaders(hdr http.Header, req *http.Request, info storag
 // and If-Range, which come first (RFC 9110 §13.2.2). The caller's request
 // stays as it came.
 func guardRange(req *http.Request, size int64) *http.Request {
+	if _, ok := req.Header["Range"]; !ok {
+		// Nothing to rewrite: most downloads, and copying the request
+		// is a good part of what a small one costs.
+		return req
+	}
 	sreq := req.Clone(req.Context())
 	plan, ranges := rangeWhole, []byteRange(nil)
 	// RFC 9110 §14.2: HEAD ignores Range. An If-Range that is empty or
@@ -264,6 +270,9 @@ func etag(info storage.Info) string {
 // queryFlag reports whether the query flag name (?download=1, ?follow=1) is
 // on.
 func queryFlag(req *http.Request, name string) bool {
+	if req.URL.RawQuery == "" {
+		return false // without parsing (and allocating) an empty query
+	}
 	q := req.URL.Query()
 	return flagSet(q.Get(name), q.Has(name))
 }
@@ -327,6 +336,14 @@ func (w *errorCatcher) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // read on a goroutine of ServeContent's, hence the lock.
 type readRecorder struct {
 	r io.ReadSeeker
+	// at, when the object has it, reads at pos, which Seek moves without
+	// asking the object: ServeContent's seeks to learn the size and to go
+	// back after sniffing are then free, and no read runs into the end of
+	// the file (size, which a completed file keeps). For a small file
+	// those system calls cost as much as the copy.
+	at   io.ReaderAt
+	size int64
+	pos  int64
 
 	mu      sync.Mutex
 	readErr error
@@ -339,7 +356,7 @@ type readRecorder struct {
 }
 
 func (r *readRecorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
+	n, err := r.read(p)
 	if r.sniffing {
 		r.mu.Lock()
 		if !r.seeked && len(r.head) < checkpoint.SniffLen {
@@ -357,13 +374,51 @@ func (r *readRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// read reads from the object: at pos through at, or with Read.
+func (r *readRecorder) read(p []byte) (int, error) {
+	if r.at == nil {
+		return r.r.Read(p)
+	}
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.size-r.pos)]
+	n, err := r.at.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if err == io.EOF {
+		if r.pos < r.size {
+			// The file is shorter than its size said.
+			err = io.ErrUnexpectedEOF
+		} else {
+			err = nil
+		}
+	}
+	return n, err
+}
+
 func (r *readRecorder) Seek(offset int64, whence int) (int64, error) {
 	if r.sniffing {
 		r.mu.Lock()
 		r.seeked = true
 		r.mu.Unlock()
 	}
-	return r.r.Seek(offset, whence)
+	if r.at == nil {
+		return r.r.Seek(offset, whence)
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return r.pos, errors.New("download: seek: invalid whence")
+	}
+	if offset < 0 {
+		return r.pos, errors.New("download: seek: negative position")
+	}
+	r.pos = offset
+	return offset, nil
 }
 
 // sniffed returns the first bytes of the file as ServeContent read them to

@@ -62,7 +62,7 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, p protocol, id 
 	}
 	defer t.release()
 	info := sw.Info()
-	if expired(info) {
+	if h.expired(info) {
 		return errGone
 	}
 	if offset != t.durable {
@@ -149,7 +149,7 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, p protocol, id st
 	if err != nil {
 		return storageError("stat", err)
 	}
-	if expired(info) {
+	if h.expired(info) {
 		return errGone
 	}
 	h.describeInfo(w, p, info)

@@ -103,7 +103,7 @@ func storageError(op string, err error) error {
 	case errors.Is(err, storage.ErrExpired):
 		return &httperr.Error{Status: http.StatusGone, Code: "expired", Message: op + ": the upload expired", Err: err}
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrLocked),
-		errors.Is(err, storage.ErrInvalid), errors.Is(err, storage.ErrTooLarge):
+		errors.Is(err, storage.ErrInvalid), errors.Is(err, storage.ErrTooLarge), errors.Is(err, storage.ErrRefused):
 		return fmt.Errorf("%s: %w", op, err)
 	case errors.Is(err, storage.ErrSizeExceeded):
 		return &httperr.Error{Status: http.StatusRequestEntityTooLarge, Code: "size_exceeded", Message: op, Err: err}

@@ -26,6 +26,7 @@ func TestStorageErrorStatus(t *testing.T) {
 		{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large", false},
 		{storage.ErrSizeExceeded, http.StatusRequestEntityTooLarge, "size_exceeded", false},
 		{storage.ErrNoSpace, http.StatusInsufficientStorage, "quota_exceeded", true},
+		{&storage.RefusedError{Message: "no"}, http.StatusForbidden, "forbidden", false},
 		{errors.New("injected I/O error"), http.StatusServiceUnavailable, "storage_error", true},
 	}
 	for _, tt := range tests {

@@ -20,7 +20,13 @@ func protocolError(err error, id string) *Error {
 		return &e
 	}
 	e := &Error{ID: id}
+	var refused *storage.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		// The refusal's message is written for the client (a pre-create hook).
+		e.Code, e.Message = CodeForbidden, refused.Message
+	case errors.Is(err, storage.ErrRefused):
+		e.Code, e.Message = CodeForbidden, "the server refused this upload"
 	case errors.Is(err, storage.ErrNotFound):
 		e.Code, e.Message = CodeNotFound, "no such upload: it is unknown, was deleted, aborted or has expired"
 	case errors.Is(err, storage.ErrLocked):

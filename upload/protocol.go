@@ -37,6 +37,7 @@ const (
 	CodeIncomplete       Code = "incomplete"
 	CodeChecksumMismatch Code = "checksum_mismatch"
 	CodeForbiddenType    Code = "forbidden_type"
+	CodeForbidden        Code = "forbidden"
 	CodeNotFound         Code = "not_found"
 	CodeLocked           Code = "locked"
 	CodeQuotaExceeded    Code = "quota_exceeded"

@@ -294,6 +294,13 @@ type consoleLog struct {
 // newBrowserEnv starts a server with cfg (its Backend is filled in) and a browser.
 func newBrowserEnv(t *testing.T, cfg web.Config) *browserEnv {
 	t.Helper()
+	return newBrowserEnvWrapped(t, cfg, nil)
+}
+
+// newBrowserEnvWrapped is newBrowserEnv whose server stores through
+// wrap(the recording backend), when wrap is not nil.
+func newBrowserEnvWrapped(t *testing.T, cfg web.Config, wrap func(storage.Backend) storage.Backend) *browserEnv {
+	t.Helper()
 	exec := chromiumPath(t)
 	b, err := local.New(local.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -304,6 +311,9 @@ func newBrowserEnv(t *testing.T, cfg web.Config) *browserEnv {
 		e.token = cfg.Tokens[0]
 	}
 	cfg.Backend = e.backend
+	if wrap != nil {
+		cfg.Backend = wrap(e.backend)
+	}
 	e.cfg = cfg
 	e.srv, err = web.New(cfg)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ferryhq/ferry/events"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/upload"
 	"github.com/ferryhq/ferry/web"
@@ -210,6 +211,26 @@ func TestBrowserShowsTooLargeAndForbiddenType(t *testing.T) {
 	var list struct{ Files []json.RawMessage }
 	if err := json.Unmarshal(body, &list); err != nil || res.StatusCode != http.StatusOK || len(list.Files) != 0 {
 		t.Errorf("GET /api/files: %s %s; want no files", res.Status, body)
+	}
+}
+
+// TestBrowserShowsARefusalsMessage: an upload a pre-create hook refuses
+// (the WebSocket's forbidden) shows the hook's own words, not the page's
+// text for a token that may not upload.
+func TestBrowserShowsARefusalsMessage(t *testing.T) {
+	gate := func(_ context.Context, _ string, meta storage.Meta) (storage.Meta, error) {
+		return meta, &storage.RefusedError{Message: "uploads are closed for the weekend"}
+	}
+	e := newBrowserEnvWrapped(t, web.Config{}, func(b storage.Backend) storage.Backend {
+		return events.Wrap(b, events.NewBus(), gate)
+	})
+	e.open("")
+	f := genFile{Name: "refused.bin", Type: "application/octet-stream", Seed: 7, Size: 1000}
+	e.dropFiles(f)
+	e.waitFor("the error", stateIs(f.Name, "error"))
+	const want = "uploads are closed for the weekend"
+	if u := e.upload(f.Name); !strings.Contains(u.Error, want) || strings.Contains(u.Error, "token") {
+		t.Errorf("error text %q, want the hook's %q", u.Error, want)
 	}
 }
 

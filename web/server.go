@@ -83,6 +83,12 @@ type Config struct {
 	// (read scope; package eventstream). Publishing on it is the Backend's
 	// job (events.Wrap); nil: no /api/events route.
 	Events *events.Bus
+	// Now is the clock of expiry: the sweep deletes what expired by it, and
+	// tus and IETF requests answer 410 for uploads past their expiry by
+	// it. nil means time.Now. It should be the backend's clock (local.Config
+	// and s3.Config have their own Now), so tests set the time instead of
+	// waiting for it.
+	Now func() time.Time
 }
 
 // DefaultSweepInterval is how often expired uploads are deleted when
@@ -140,6 +146,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.LinkTTL == 0 {
 		cfg.LinkTTL = DefaultLinkTTL
 	}
@@ -180,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 		Registerer:   s.registry,
 		Logger:       cfg.Logger,
 		NewID:        cfg.NewID,
+		Now:          cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)
@@ -197,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = httperr.Handler(cfg.Logger)
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry), s.hostGuard)
 	if len(cfg.AllowedOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
@@ -278,7 +288,7 @@ func (s *Server) SweepExpired(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.SweepInterval)
 	defer tick.Stop()
 	for {
-		n, err := expirer.DeleteExpired(ctx, time.Now(), nil)
+		n, err := expirer.DeleteExpired(ctx, s.cfg.Now(), nil)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.logger.Warn("deleting expired uploads failed", "err", err)
@@ -364,7 +374,7 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 			}
 			status := c.Response().Status
 			if err != nil && !c.Response().Committed {
-				status, _ = httperr.Classify(err)
+				status, _ = httperr.Classify(fromEcho(err))
 			}
 			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
 			if route != "/ws/upload" && route != "/api/events" { // sessions, not requests

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 		main() // the test binary is the ferry command (scripts_test.go)
 		os.Exit(0)
 	}
+	if addr := os.Getenv("FERRY_HOOK_RECEIVER"); addr != "" {
+		os.Exit(runHookReceiver(addr)) // hookreceiver_test.go
+	}
 	if os.Getenv("FERRY_E2E_SERVE") == "1" {
 		var args []string
 		if err := json.Unmarshal([]byte(os.Getenv("FERRY_E2E_ARGS")), &args); err != nil {

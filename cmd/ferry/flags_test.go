@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/hooks"
 	"github.com/ferryhq/ferry/httpupload"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage/local"
@@ -50,11 +51,14 @@ func TestServeDefaultsAreThePackages(t *testing.T) {
 		{"expiry", c.expiry, local.DefaultExpiry},
 		{"expiry (s3)", c.expiry, s3.DefaultExpiry},
 		{"s3-lease-ttl", c.s3.LeaseTTL, s3.DefaultLeaseTTL},
+		{"s3-buffer-memory", int64(c.s3Buffer), int64(s3.DefaultBufferMemory)},
 		{"link-ttl", c.linkTTL, web.DefaultLinkTTL},
 		{"link-max-ttl", c.linkMaxTTL, web.DefaultLinkMaxTTL},
 		{"max-conns-per-ip", c.maxPerIP, connlimit.DefaultPerHost},
 		{"max-size (0: no limit)", int64(c.maxSize), int64(0)},
 		{"reserve (0: the default)", int64(c.reserve), int64(0)},
+		{"hook-timeout", c.hooks.timeout, hooks.DefaultTimeout},
+		{"hook-retry-max", c.hooks.retryMax, hooks.DefaultRetryMax},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -165,8 +169,13 @@ var negativeFlags = map[string]string{
 	"link-max-ttl":     "-1h",
 	"s3-lease-ttl":     "-15s",
 	"s3-events-poll":   "-1s",
+	"s3-buffer-memory": "-1MiB",
 	"max-conns":        "-1",
 	"max-conns-per-ip": "-1",
+
+	"hook-timeout":           "-5s",
+	"hook-progress-interval": "-1s",
+	"hook-retry-max":         "-1m",
 }
 
 // TestNegativeValuesRefused: every size, duration and count is refused

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,13 +49,15 @@ type serveConfig struct {
 	attachPDF           bool
 	idle                time.Duration
 	eventsPoll          time.Duration
+	hooks               hookFlags
+	s3Buffer            byteSize
 }
 
 // serveFlags defines the flags of `ferry serve`. A default that a package
 // also applies to its zero value is that package's constant, so the two
 // cannot drift apart (TestServeDefaultsAreThePackages).
 func serveFlags(stderr io.Writer) (*flagSet, *serveConfig) {
-	c := &serveConfig{maxFrame: upload.DefaultMaxFrame}
+	c := &serveConfig{maxFrame: upload.DefaultMaxFrame, s3Buffer: s3.DefaultBufferMemory}
 	fs := newFlagSet("serve", stderr, `Usage: ferry [serve] [flags]
 
 Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
@@ -75,6 +78,7 @@ and /metrics.
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
 	e.Duration(&c.eventsPoll, "s3-events-poll", eventrelay.DefaultPoll, "how often the bucket is listed for other instances' events (/api/events); 0: only this instance's")
+	e.Var(&c.s3Buffer, "s3-buffer-memory", "memory all S3 uploads share for their part buffers; when it is spent, uploads wait (their sockets are not read) until a part is stored")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
 	e.Secret(&c.readTokens, "read-token", "comma-separated tokens that may only read (downloads, /api/files, links, /metrics)")
@@ -95,8 +99,13 @@ and /metrics.
 	e.Int(&c.maxConns, "max-conns", 0, "most connections open at once; 0: half the open-file limit")
 	e.Int(&c.maxPerIP, "max-conns-per-ip", connlimit.DefaultPerHost, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
 	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
+	c.hooks.define(e)
 	return fs, c
 }
+
+// s3MemoryHeadroom is what an S3 server may use besides its part buffers
+// before Go's collector works harder: connections, sessions, the runtime.
+const s3MemoryHeadroom = 160 << 20
 
 // runServe serves until ctx ends (SIGINT/SIGTERM), then drains for the grace period.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -120,14 +129,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: --link-ttl %s and --link-max-ttl %s: want 0 < ttl <= max", c.linkTTL, c.linkMaxTTL)
 	}
 
+	hk, err := c.hooks.open(c, logger)
+	if err != nil {
+		return err
+	}
 	backend, where, err := openBackend(ctx, c)
 	if err != nil {
 		return err
 	}
 	// Every change to an upload, by any protocol, the API or the expiry
-	// sweep, is published on bus (served on /api/events).
+	// sweep, is published on bus: hooks observe it (this instance's
+	// events, each once), /api/events serves it.
 	bus := events.NewBus()
-	backend = events.Wrap(backend, bus, nil)
+	backend, runHooks := withHooks(backend, bus, hk)
 	// On S3, instances sharing the bucket hear each other's events.
 	streamBus := bus
 	if c.storage == "s3" && c.eventsPoll > 0 {
@@ -192,6 +206,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go srv.SweepExpired(sweepCtx)
+	if runHooks != nil {
+		go runHooks(sweepCtx)
+	}
 	go releaseMemoryWhenQuiet(sweepCtx, ln, logger)
 
 	served := make(chan error, 1)
@@ -243,6 +260,13 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		if err != nil {
 			return nil, "", fmt.Errorf("s3 storage at %s, bucket %s: %w", cfg.Endpoint, cfg.Bucket, err)
 		}
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			// Go's collector lets the heap grow to twice what is live:
+			// with the part buffers live, that doubles them. A soft limit
+			// of the budget plus headroom keeps the process near the
+			// budget (docs/performance.md, "S3 memory budget").
+			debug.SetMemoryLimit(cmp.Or(cfg.BufferMemory, s3.DefaultBufferMemory) + s3MemoryHeadroom)
+		}
 		return b, "s3 " + cfg.Endpoint + "/" + cfg.Bucket + "/" + cfg.Prefix, nil
 	}
 	return nil, "", fmt.Errorf("unknown --storage %q (want local or s3)", c.storage)
@@ -253,6 +277,7 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 func s3Config(c *serveConfig) s3.Config {
 	cfg := c.s3
 	cfg.Expiry = c.expiry
+	cfg.BufferMemory = int64(c.s3Buffer)
 	cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 	cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 	if cfg.Region == "" {

@@ -59,6 +59,8 @@ type Backend struct {
 	// their next Write fail without waiting for a Checkpoint to notice.
 	mu   sync.Mutex
 	live map[string]*writer
+	// opened caches the records of completed files for Open.
+	opened openCache
 }
 
 var (
@@ -308,6 +310,9 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", id, err)
 	}
+	if obj, ok := b.openCached(id); ok {
+		return obj, nil
+	}
 	rec, err := readRecord(b.metaPath(id), id)
 	if err != nil {
 		return nil, fmt.Errorf("local: open: %w", err)
@@ -328,6 +333,7 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 		f.Close()
 		return nil, fmt.Errorf("local: open %s: data file has %d bytes, its record says %d", id, fi.Size(), rec.Meta.Size)
 	}
+	b.opened.put(id, openEntry{rec: rec, data: fi})
 	return &object{reader: reader{f: f}, info: b.info(rec)}, nil
 }
 
@@ -382,6 +388,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 // another process cannot bring the upload back. A lock file of an older
 // version goes too.
 func (b *Backend) remove(id string) error {
+	b.opened.drop(id)
 	var errs []error
 	for _, p := range []string{b.dataPath(id), b.metaPath(id), b.lockPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -35,6 +35,8 @@ type Backend struct {
 	// their next Write fail at once rather than at their next store call.
 	mu   sync.Mutex
 	live map[string]*writer
+	// mem is the memory the part buffers of all Writers share.
+	mem *budget
 
 	// hideParts uploads whole parts straight into the multipart upload,
 	// unreadable until Commit, instead of staging them (see stagePart);
@@ -99,7 +101,8 @@ func newCore(cfg Config, maxRetries int) (*minio.Core, error) {
 // open builds a Backend over c (probe answers the startup check) and checks
 // the bucket. cfg is normalized.
 func open(ctx context.Context, cfg Config, c, probe client) (*Backend, error) {
-	b := &Backend{c: c, probe: probe, cfg: cfg, keys: keys{cfg.Prefix}, live: make(map[string]*writer)}
+	b := &Backend{c: c, probe: probe, cfg: cfg, keys: keys{cfg.Prefix}, live: make(map[string]*writer),
+		mem: newBudget(cfg.BufferMemory)}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	ok, err := probe.BucketExists(ctx, cfg.Bucket)
@@ -264,6 +267,8 @@ func (b *Backend) markGone(id string) {
 	b.mu.Lock()
 	if w := b.live[id]; w != nil {
 		w.gone.Store(true)
+		// A Write waiting for buffer memory gives up at once.
+		w.stopParts(fmt.Errorf("deleted: %w", storage.ErrNotFound))
 	}
 	b.mu.Unlock()
 }

@@ -26,6 +26,11 @@ const (
 	// bigger one to stay under MaxParts. A Writer holds up to three parts in
 	// memory (one filling, two uploading): 24 MiB at this size.
 	DefaultPartSize = 8 << 20
+	// DefaultBufferMemory is the memory all Writers of a Backend share for
+	// their part buffers when Config.BufferMemory is 0: 32 parts of
+	// DefaultPartSize, enough for about ten uploads at full speed at once
+	// (more wait their turn, see Config.BufferMemory).
+	DefaultBufferMemory = 256 << 20
 	// CheckpointInterval is what the Backend advertises through
 	// storage.CheckpointHinter. A Checkpoint costs two PUTs (the bytes
 	// written since the previous one, then the state), so progress-only
@@ -87,6 +92,16 @@ type Config struct {
 	// of unknown size (storage.SizeUnknown) keeps it, so it can hold at most
 	// MaxParts times PartSize bytes. A Writer buffers one part in memory. It must be 0 or within [MinPartSize, MaxPartSize].
 	PartSize int64
+	// BufferMemory bounds the memory of the part buffers of all the
+	// Backend's Writers together: 0 means DefaultBufferMemory; otherwise it
+	// must be at least PartSize. A Writer takes a buffer before the first
+	// byte of a part and gives it back once the part is uploaded; when the
+	// budget is spent, Write (and Resume, which reads the bytes of a partial
+	// part back) waits for one, first come first served, so the reads of the
+	// clients' sockets wait too instead of memory growing. A part bigger than
+	// the whole budget (a file so big that MaxParts parts of PartSize do not
+	// hold it) takes the whole budget and exceeds it by the difference.
+	BufferMemory int64
 	// Expiry is how long an incomplete upload lives after its last durable
 	// write before DeleteExpired removes it; 0 means DefaultExpiry. Note that
 	// MinIO itself deletes a multipart upload 24 hours after it started,
@@ -149,6 +164,12 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.BufferMemory == 0 {
+		cfg.BufferMemory = max(DefaultBufferMemory, cfg.PartSize)
+	}
+	if cfg.BufferMemory < cfg.PartSize {
+		return bad("BufferMemory %d is less than one part (%d)", cfg.BufferMemory, cfg.PartSize)
 	}
 	if cfg.Expiry < 0 || cfg.LeaseTTL < 0 || cfg.PartTimeout < 0 {
 		return bad("negative Expiry, LeaseTTL or PartTimeout")

@@ -15,8 +15,23 @@
 // so that no upload needs more than MaxParts parts). Part n always holds
 // bytes [(n-1)*size, n*size), so a part uploaded again after a crash
 // replaces the same part, and many short sessions cannot run past the
-// 10,000-part limit. A Writer keeps at most one part in memory and uploads
-// it the moment it is whole.
+// 10,000-part limit. A Writer fills one part in memory and uploads it the
+// moment it is whole.
+//
+// # Part buffers share one budget
+//
+// The part buffers of all the Writers of a Backend come from one amount of
+// memory, Config.BufferMemory (DefaultBufferMemory, 256 MiB). A Writer
+// takes a buffer before the first byte of a part and gives it back the
+// moment the part is stored, so a Writer waiting for one holds no partly
+// filled buffer and the waits cannot deadlock: every buffer out is being
+// filled by a client or uploaded. When the budget is spent, Write waits, in
+// the order Writers asked, and so does the socket read that feeds it: the
+// clients slow down and memory stays bounded (1,000 uploads at once would
+// otherwise hold 24 GiB). A Write waiting for memory returns early only
+// when its upload is deleted (storage.ErrNotFound); a takeover of it waits
+// like the Write. Resume waits in the same way, under its context, for the
+// buffer it reads the pending bytes back into.
 //
 // A declared size over MaxObjectSize (5 TiB, S3's limit for one object) is
 // storage.ErrTooLarge at Create, before anything is stored: the store can

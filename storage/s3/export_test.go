@@ -21,6 +21,9 @@ func NewWithClient(ctx context.Context, cfg Config, wrap func(Client) Client) (*
 func Abandon(w storage.Writer) {
 	x := w.(*writer)
 	x.lease.stop()
+	x.cancelParts(storage.ErrClosed)
+	x.b.mem.put(x.buf)
+	x.buf = nil
 	x.closed = true
 	x.b.unregister(x)
 }
@@ -32,3 +35,7 @@ var PartSizeFor = partSizeFor
 // (unreadable before Commit) rather than staging them, as the benchmark's
 // baseline.
 func HideParts(b *Backend) { b.hideParts = true }
+
+// BufferStats reports the part buffer memory b's Writers hold and how many
+// wait for some.
+func BufferStats(b *Backend) (used int64, waiting int) { return b.mem.stats() }

@@ -54,7 +54,7 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 }
 
 // resume builds the Writer of upload id under lease l.
-func (b *Backend) resume(ctx context.Context, id string, l *lease) (*writer, error) {
+func (b *Backend) resume(ctx context.Context, id string, l *lease) (_ *writer, err error) {
 	// Only the state read under the lease counts: the previous holder may
 	// have checkpointed, committed or deleted the upload since we looked.
 	var st uploadState
@@ -70,6 +70,11 @@ func (b *Backend) resume(ctx context.Context, id string, l *lease) (*writer, err
 		return nil, err
 	}
 	w := &writer{b: b, st: st, lease: l, parts: st.Parts, written: st.Offset, size: st.Meta.Size}
+	defer func() {
+		if err != nil {
+			b.mem.put(w.buf)
+		}
+	}()
 	if st.UploadID != "" {
 		err := b.verifyParts(ctx, &st)
 		switch {
@@ -163,10 +168,16 @@ func (b *Backend) assembled(ctx context.Context, st *uploadState) (bool, error) 
 
 // readPending reads the bytes after the last whole part into a buffer that
 // can hold the part they belong to.
+// The buffer comes from the budget; readPending waits for it as Write
+// would, and gives it back if it fails.
 func (b *Backend) readPending(ctx context.Context, st *uploadState) ([]byte, error) {
-	buf := make([]byte, 0, st.partLen(len(st.Parts)+1))
+	buf, err := b.mem.get(ctx, bufferCap(st.partLen(len(st.Parts)+1), st.PartSize))
+	if err != nil {
+		return nil, fmt.Errorf("read pending bytes: %w", err)
+	}
 	for _, c := range st.Pending {
 		if err := b.readChunk(ctx, c, &buf); err != nil {
+			b.mem.put(buf)
 			return nil, fmt.Errorf("read pending bytes: %w", err)
 		}
 	}

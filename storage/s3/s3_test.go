@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"part size over 5 GiB", func(c *s3.Config) { c.PartSize = s3.MaxPartSize + 1 }},
 		{"negative expiry", func(c *s3.Config) { c.Expiry = -time.Second }},
 		{"negative lease", func(c *s3.Config) { c.LeaseTTL = -time.Second }},
+		{"negative buffer memory", func(c *s3.Config) { c.BufferMemory = -1 }},
+		{"buffer memory under one part", func(c *s3.Config) { c.BufferMemory = s3.DefaultPartSize - 1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,32 +223,32 @@ func TestLeaseTakeover(t *testing.T) {
 }
 
 // TestLeaseExpires: a Writer that dies without releasing its lease (kill -9)
-// blocks its upload for LeaseTTL, then anyone may resume it.
+// blocks its upload for LeaseTTL, then anyone may resume it. The other
+// instance's clock (Config.Now) is moved past the lease instead of waiting.
 func TestLeaseExpires(t *testing.T) {
 	s := newSite(t)
-	b := s.backend(t, func(c *s3.Config) { c.LeaseTTL = time.Second })
+	b := s.backend(t, func(c *s3.Config) { c.LeaseTTL = time.Minute })
 	id := newID()
 	w := create(t, b, id, 10)
 	write(t, w, []byte("01234"))
 	checkpoint(t, w, "five")
 	s3.Abandon(w)
 
-	other := s.backend(t, func(c *s3.Config) { c.LeaseTTL = time.Second })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		w, err := other.Resume(t.Context(), id)
-		if err == nil {
-			if w.Info().Offset != 5 || string(w.State()) != "five" {
-				t.Fatalf("Resume after the lease expired: offset %d, state %q", w.Info().Offset, w.State())
-			}
-			w.Close()
-			return
-		}
-		wantErr(t, "Resume of an abandoned upload", err, storage.ErrLocked)
-		if time.Now().After(deadline) {
-			t.Fatalf("lease of an abandoned Writer still held after 30 s (TTL 1 s)")
-		}
-		time.Sleep(100 * time.Millisecond)
+	var ahead atomic.Int64
+	other := s.backend(t, func(c *s3.Config) {
+		c.LeaseTTL = time.Minute
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	})
+	_, err := other.Resume(t.Context(), id)
+	wantErr(t, "Resume of an abandoned upload within its lease", err, storage.ErrLocked)
+	ahead.Store(int64(2 * time.Minute))
+	w, err = other.Resume(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Resume after the lease expired: %v", err)
+	}
+	defer w.Close()
+	if w.Info().Offset != 5 || string(w.State()) != "five" {
+		t.Fatalf("Resume after the lease expired: offset %d, state %q", w.Info().Offset, w.State())
 	}
 }
 

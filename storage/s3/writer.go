@@ -30,8 +30,11 @@ type writer struct {
 	tag   string      // ETag of the state object we last wrote
 	lease *lease
 
-	parts   []string // ETags of the whole parts uploaded; may run ahead of st.Parts
-	buf     []byte   // bytes after the last whole part (and the one in flight), up to written
+	parts []string // ETags of the whole parts uploaded; may run ahead of st.Parts
+	// buf holds the bytes after the last whole part (and the ones in
+	// flight), up to written; nil until the first byte of a part, when it
+	// is taken from the Backend's budget.
+	buf     []byte
 	written int64
 	// size binds Write and Commit: the declared size, or storage.SizeUnknown.
 	// It runs ahead of st.Meta.Size after a SetSize until the next
@@ -39,10 +42,9 @@ type writer struct {
 	size int64
 
 	// inflight deliver the outcomes of the parts being uploaded in the
-	// background, oldest first (at most maxInflight); free holds the
-	// buffers they handed back, for the next parts to fill.
+	// background, oldest first (at most maxInflight); their buffers go back
+	// to the Backend's budget as soon as each upload ends.
 	inflight []chan partResult
-	free     [][]byte
 	// partCtx is the context of the part uploads, which stopParts cancels:
 	// at once on Close and Abort, when the context of the Checkpoint or
 	// Commit that waits for them ends, each also after the part timeout. So
@@ -102,9 +104,17 @@ func (w *writer) Write(p []byte) (int, error) {
 	for n < len(p) {
 		part := len(w.parts) + len(w.inflight) + 1
 		want := partLen(w.size, w.st.PartSize, part)
-		if int64(cap(w.buf)) < want {
-			// Sized once for the biggest part this upload has left.
-			w.buf = make([]byte, 0, want)
+		if w.buf == nil {
+			// The first byte of a part: wait for its buffer from the
+			// Backend's budget (back-pressure when it is spent).
+			buf, err := w.b.mem.get(w.partCtx, bufferCap(want, w.st.PartSize))
+			if err != nil {
+				if w.gone.Load() {
+					err = fmt.Errorf("deleted: %w", storage.ErrNotFound)
+				}
+				return n, w.fail(fmt.Errorf("s3: write %s: %w", w.st.ID, err))
+			}
+			w.buf = buf
 		}
 		k := min(int(want)-len(w.buf), len(p)-n)
 		w.buf = append(w.buf, p[n:n+k]...)
@@ -163,10 +173,16 @@ func (w *writer) SetSize(size int64) error {
 	return nil
 }
 
+// bufferCap is the capacity of the buffer of a part of want bytes: whole
+// MiBs, so that buffers are reused across uploads, and never more than the
+// part size.
+func bufferCap(want, partSize int64) int {
+	return int(min(partSize, (want+mib-1)/mib*mib))
+}
+
 // partResult is the outcome of a background part upload.
 type partResult struct {
 	etag string
-	buf  []byte
 	err  error
 }
 
@@ -175,15 +191,13 @@ type partResult struct {
 // each more costs one part of memory.
 const maxInflight = 2
 
-// startPart uploads the (whole) buffer as part n in the background and goes
-// on filling a free buffer. The part number follows from the offset, so
-// uploading it again after a crash replaces the same part.
+// startPart uploads the (whole) buffer as part n in the background; the
+// next byte written takes a new buffer from the budget, and this one goes
+// back to it once the upload is over. The part number follows from the
+// offset, so uploading it again after a crash replaces the same part.
 func (w *writer) startPart(n int) {
 	buf := w.buf
 	w.buf = nil
-	if k := len(w.free); k > 0 {
-		w.buf, w.free = w.free[k-1][:0], w.free[:k-1]
-	}
 	done := make(chan partResult, 1)
 	w.inflight = append(w.inflight, done)
 	id, key, uploadID := w.st.ID, w.b.keys.data(w.st.ID), w.st.UploadID
@@ -217,7 +231,10 @@ func (w *writer) startPart(n int) {
 			}
 			err = fmt.Errorf("upload part %d: %w", n, translate(err))
 		}
-		done <- partResult{etag: etag, buf: buf, err: err}
+		// The buffer goes back at once, for whichever Writer waits for
+		// one, not when this Writer next looks at its parts.
+		w.b.mem.put(buf)
+		done <- partResult{etag: etag, err: err}
 	}()
 }
 
@@ -233,7 +250,6 @@ func (w *writer) waitOldest(ctx context.Context) error {
 		r = <-w.inflight[0]
 	}
 	w.inflight = w.inflight[1:]
-	w.free = append(w.free, r.buf[:0])
 	if r.err != nil {
 		return r.err
 	}
@@ -510,7 +526,8 @@ func (w *writer) release() {
 	}
 	w.lease.stop()
 	w.closed = true
-	w.buf, w.free = nil, nil
+	w.b.mem.put(w.buf)
+	w.buf = nil
 	w.b.unregister(w)
 	if w.done != nil {
 		select {

@@ -568,6 +568,9 @@ export function message(upload) {
     case 'unauthorized':
       return 'The server needs a valid access token. Enter it under “Access token”; the upload then carries on.';
     case 'forbidden':
+      // A refusal by the server's pre-create hook carries words for the
+      // user; the page's own "forbidden" (a token's scope) has none.
+      if (e && e.message) return `The server refused this upload: ${e.message}`;
       return 'This access token may not upload. Enter one that may under “Access token”; the upload then carries on.';
     case 'unreachable':
       return 'Cannot reach the server. Check your connection; the upload carries on when the server answers.';
