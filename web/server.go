@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferryhq/ferry/download"
+	"github.com/ferryhq/ferry/events"
+	"github.com/ferryhq/ferry/eventstream"
 	"github.com/ferryhq/ferry/httpupload"
 	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
@@ -77,6 +79,10 @@ type Config struct {
 	// SweepInterval is how often expired uploads are deleted; 0 means
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
+	// Events, when set, is served as Server-Sent Events on GET /api/events
+	// (read scope; package eventstream). Publishing on it is the Backend's
+	// job (events.Wrap); nil: no /api/events route.
+	Events *events.Bus
 	// Now is the clock of expiry: the sweep deletes what expired by it, and
 	// tus and IETF requests answer 410 for uploads past their expiry by
 	// it. nil means time.Now. It should be the backend's clock (local.Config
@@ -96,6 +102,7 @@ type Server struct {
 	echo      *echo.Echo
 	uploads   *upload.Handler
 	resumable *httpupload.Handler
+	events    *eventstream.Handler // nil without Config.Events
 	registry  *prometheus.Registry
 	logger    *slog.Logger
 	tokens    *tokenSet
@@ -115,7 +122,7 @@ var exposedHeaders = []string{"Content-Range", "Accept-Ranges", "Content-Length"
 
 // allowedRequestHeaders are the request headers cross-origin scripts may send.
 var allowedRequestHeaders = []string{"Authorization", "Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since",
-	"Content-Type", "Content-Disposition", "X-HTTP-Method-Override", "X-Requested-With", "X-Request-ID",
+	"Content-Type", "Content-Disposition", "X-HTTP-Method-Override", "X-Requested-With", "X-Request-ID", "Last-Event-ID",
 	"Tus-Resumable", "Upload-Length", "Upload-Defer-Length", "Upload-Metadata", "Upload-Offset", "Upload-Checksum",
 	"Upload-Concat", "Upload-Complete", "Upload-Incomplete", "Upload-Draft-Interop-Version"}
 
@@ -228,6 +235,13 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/api/files/:id", withID(downloads.FileInfo), canRead)
 	e.POST("/api/files/:id/link", s.mintLink, canRead)
 	e.DELETE("/api/files/:id", s.deleteFile, canAdmin)
+	if cfg.Events != nil {
+		s.events, err = eventstream.New(eventstream.Config{Bus: cfg.Events, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("web: event stream: %w", err)
+		}
+		e.GET("/api/events", echo.WrapHandler(s.events), canRead)
+	}
 	// Uploads over HTTP (tus, IETF). OPTIONS is discovery and needs no
 	// token, as browsers send no credentials on a CORS preflight.
 	httpUploads := echo.WrapHandler(resumable)
@@ -254,9 +268,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Shutdown tells every upload connection the server is going away (close
 // 1001 after their bytes are made durable), ends every HTTP upload request
 // that is streaming a body (503 after its bytes are made durable), and
-// waits for them or ctx. Other HTTP requests are drained by the caller's
+// waits for them or ctx. It ends every /api/events stream. Other HTTP requests are drained by the caller's
 // http.Server.Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.events != nil {
+		s.events.Close() // an open stream would hold http.Server.Shutdown to its deadline
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.resumable.Shutdown(ctx) }()
 	return errors.Join(s.uploads.Shutdown(ctx), <-errc)
@@ -344,7 +361,7 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 	}, []string{"route", "method", "code"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ferry_http_request_duration_seconds",
-		Help:    "Time to answer HTTP requests, by route (WebSocket sessions excluded).",
+		Help:    "Time to answer HTTP requests, by route (WebSocket sessions and event streams excluded).",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"route", "method"})
 	reg.MustRegister(requests, duration)
@@ -361,7 +378,7 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 				status, _ = httperr.Classify(fromEcho(err))
 			}
 			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-			if route != "/ws/upload" {
+			if route != "/ws/upload" && route != "/api/events" { // sessions, not requests
 				duration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
 			}
 			return err

@@ -32,8 +32,13 @@ import (
 )
 
 // TestMain lets the test binary act as a ferry server process when the e2e
-// tests start it with FERRY_E2E_SERVE set.
+// tests start it with FERRY_E2E_SERVE set, and as the whole ferry command
+// with FERRY_TEST_AS_FERRY set.
 func TestMain(m *testing.M) {
+	if os.Getenv("FERRY_TEST_AS_FERRY") == "1" {
+		main() // the test binary is the ferry command (scripts_test.go)
+		os.Exit(0)
+	}
 	if addr := os.Getenv("FERRY_HOOK_RECEIVER"); addr != "" {
 		os.Exit(runHookReceiver(addr)) // hookreceiver_test.go
 	}

@@ -168,6 +168,7 @@ var negativeFlags = map[string]string{
 	"link-ttl":         "-1h",
 	"link-max-ttl":     "-1h",
 	"s3-lease-ttl":     "-15s",
+	"s3-events-poll":   "-1s",
 	"s3-buffer-memory": "-1MiB",
 	"max-conns":        "-1",
 	"max-conns-per-ip": "-1",

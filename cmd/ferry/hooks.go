@@ -65,14 +65,13 @@ func (h *hookFlags) open(c *serveConfig, logger *slog.Logger) (*hooks.Hooks, err
 	return hk, nil
 }
 
-// withHooks returns b wrapped so that hk gates its creations and hears of
-// its changes, and the function that delivers the hooks until its context
-// ends; with no hk, b itself and nil.
-func withHooks(b storage.Backend, hk *hooks.Hooks) (storage.Backend, func(context.Context)) {
+// withHooks returns b wrapped so that it publishes its changes on bus and,
+// with hk, so that hk gates its creations and hears of its changes; and the
+// function that delivers the hooks until its context ends (nil without hk).
+func withHooks(b storage.Backend, bus *events.Bus, hk *hooks.Hooks) (storage.Backend, func(context.Context)) {
 	if hk == nil {
-		return b, nil
+		return events.Wrap(b, bus, nil), nil
 	}
-	bus := events.NewBus()
 	bus.Observe(hk.Observe)
 	wrapped := events.Wrap(b, bus, hk.Gate)
 	return wrapped, func(ctx context.Context) { hk.Run(ctx, wrapped) }

@@ -4,6 +4,8 @@
 //	ferry [serve] [flags]     serve uploads and downloads (the default)
 //	ferry upload FILE...      upload files with a progress bar, resuming where they stopped
 //	ferry link ID...          print signed read-only links to files
+//	ferry wait ID...          wait until uploads are complete
+//	ferry download ID...      download files, checking their SHA-256
 //	ferry smoke --server URL  check a live deployment end to end
 //	ferry version             print the version
 package main
@@ -28,6 +30,8 @@ Usage:
   ferry [serve] [flags]        serve uploads and downloads (default; see ferry serve --help)
   ferry upload [flags] FILE... upload files, resuming interrupted uploads (ferry upload --help)
   ferry link [flags] ID...     print signed, expiring read-only links to files (ferry link --help)
+  ferry wait [flags] ID...     wait until uploads are complete; non-zero if one fails (ferry wait --help)
+  ferry download [flags] ID... download files, checking their SHA-256 (ferry download --help)
   ferry smoke --server URL     check a live deployment end to end (ferry smoke --help)
   ferry version                print the version
 
@@ -57,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runUpload(ctx, args[1:], stdout, stderr)
 	case "link":
 		return runLink(ctx, args[1:], stdout, stderr)
+	case "wait":
+		return runWait(ctx, args[1:], stdout, stderr)
+	case "download":
+		return runDownload(ctx, args[1:], stdout, stderr)
 	case "smoke":
 		return runSmoke(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/eventrelay"
+	"github.com/ferryhq/ferry/events"
 	"github.com/ferryhq/ferry/internal/connlimit"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
@@ -46,6 +48,7 @@ type serveConfig struct {
 	inlineActive        bool
 	attachPDF           bool
 	idle                time.Duration
+	eventsPoll          time.Duration
 	hooks               hookFlags
 	s3Buffer            byteSize
 }
@@ -59,7 +62,8 @@ func serveFlags(stderr io.Writer) (*flagSet, *serveConfig) {
 
 Serves resumable uploads on /ws/upload (ferry.v1) and /uploads/ (tus 1.0 and
 the IETF resumable upload draft), downloads on /files/<id>, the API on
-/api/files, the uploader page on /, /healthz and /metrics.
+/api/files, upload events on /api/events, the uploader page on /, /healthz
+and /metrics.
 `)
 	e := envFlags{fs}
 	maxReserve := byteSize(local.DefaultReserveMax)
@@ -73,6 +77,7 @@ the IETF resumable upload draft), downloads on /files/<id>, the API on
 	e.Bool(&c.s3.Insecure, "s3-insecure", false, "talk plain HTTP to the S3 endpoint")
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
+	e.Duration(&c.eventsPoll, "s3-events-poll", eventrelay.DefaultPoll, "how often the bucket is listed for other instances' events (/api/events); 0: only this instance's")
 	e.Var(&c.s3Buffer, "s3-buffer-memory", "memory all S3 uploads share for their part buffers; when it is spent, uploads wait (their sockets are not read) until a part is stored")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")
@@ -132,7 +137,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	backend, runHooks := withHooks(backend, hk)
+	// Every change to an upload, by any protocol, the API or the expiry
+	// sweep, is published on bus: hooks observe it (this instance's
+	// events, each once), /api/events serves it.
+	bus := events.NewBus()
+	backend, runHooks := withHooks(backend, bus, hk)
+	// On S3, instances sharing the bucket hear each other's events.
+	streamBus := bus
+	if c.storage == "s3" && c.eventsPoll > 0 {
+		relay, err := eventrelay.Start(ctx, eventrelay.Config{S3: s3Config(c), Local: bus, Poll: c.eventsPoll, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer relay.Close()
+		streamBus = relay.Bus()
+	}
 	srv, err := web.New(web.Config{
 		Config: upload.Config{
 			Backend:      backend,
@@ -152,6 +171,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AllowedOrigins: splitList(c.origins),
 		InlineActive:   c.inlineActive,
 		AttachPDF:      c.attachPDF,
+		Events:         streamBus,
 	})
 	if err != nil {
 		return err
@@ -230,14 +250,7 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		}
 		return b, "local " + c.data, nil
 	case "s3":
-		cfg := c.s3
-		cfg.Expiry = c.expiry
-		cfg.BufferMemory = int64(c.s3Buffer)
-		cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
-		cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
-		if cfg.Region == "" {
-			cfg.Region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
-		}
+		cfg := s3Config(c)
 		if cfg.Endpoint == "" || cfg.Bucket == "" {
 			return nil, "", errors.New("s3 storage needs --s3-endpoint and --s3-bucket")
 		}
@@ -257,6 +270,20 @@ func openBackend(ctx context.Context, c *serveConfig) (storage.Backend, string, 
 		return b, "s3 " + cfg.Endpoint + "/" + cfg.Bucket + "/" + cfg.Prefix, nil
 	}
 	return nil, "", fmt.Errorf("unknown --storage %q (want local or s3)", c.storage)
+}
+
+// s3Config is the S3 storage's configuration: the flags, and credentials
+// and region from the environment.
+func s3Config(c *serveConfig) s3.Config {
+	cfg := c.s3
+	cfg.Expiry = c.expiry
+	cfg.BufferMemory = int64(c.s3Buffer)
+	cfg.AccessKey = firstEnv("FERRY_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+	cfg.SecretKey = firstEnv("FERRY_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+	if cfg.Region == "" {
+		cfg.Region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+	}
+	return cfg
 }
 
 // displayAddr turns a listen address into one a person can paste into a

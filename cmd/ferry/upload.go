@@ -20,7 +20,8 @@ import (
 const uploadHeader = `Usage: ferry upload [flags] FILE...
 
 Uploads each FILE to a ferry server, with a progress bar on stderr, and
-prints its download URL on stdout, one line per file.
+prints its download URL on stdout, one line per file (with --print id, its
+id instead: id=$(ferry upload --print id f) && ferry wait "$id").
 
 An interrupted upload (Ctrl-C, a lost connection, a crash) continues where
 the server stopped when the same command is run again: the state of each
@@ -35,6 +36,7 @@ The exit status is non-zero if any file failed.
 // uploadConfig is what `ferry upload` is told by flags and environment.
 type uploadConfig struct {
 	server, token string
+	print         string // "url" or "id": what is printed of each file
 }
 
 // runUpload uploads every FILE in args, one after the other. It returns
@@ -47,9 +49,13 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	e := envFlags{fs}
 	e.String(&c.server, "server", "http://localhost:8080", "base URL of the ferry server")
 	e.String(&c.token, "token", "", "access token, sent as Authorization: Bearer (of a comma-separated list, the first)")
+	e.String(&c.print, "print", "url", "what to print of each uploaded file: url (its download URL) or id")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
+	}
+	if c.print != "url" && c.print != "id" {
+		return fmt.Errorf("upload: --print %q: want url or id", c.print)
 	}
 	if len(files) == 0 {
 		fs.Usage()
@@ -190,7 +196,11 @@ func uploadFile(ctx context.Context, c uploadConfig, store resumeStore, path str
 	if err := store.remove(key); err != nil {
 		fmt.Fprintf(stderr, "ferry upload: %v\n", err)
 	}
-	fmt.Fprintln(stdout, res.URL)
+	if c.print == "id" {
+		fmt.Fprintln(stdout, res.ID)
+	} else {
+		fmt.Fprintln(stdout, res.URL)
+	}
 	return nil
 }
 

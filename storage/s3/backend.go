@@ -37,6 +37,11 @@ type Backend struct {
 	live map[string]*writer
 	// mem is the memory the part buffers of all Writers share.
 	mem *budget
+
+	// hideParts uploads whole parts straight into the multipart upload,
+	// unreadable until Commit, instead of staging them (see stagePart);
+	// only the benchmarks set it, to measure what staging costs.
+	hideParts bool
 }
 
 var (
@@ -44,6 +49,7 @@ var (
 	_ storage.Expirer          = (*Backend)(nil)
 	_ storage.Pinger           = (*Backend)(nil)
 	_ storage.CheckpointHinter = (*Backend)(nil)
+	_ storage.PartialOpener    = (*Backend)(nil)
 )
 
 // New connects to the bucket that cfg names and checks that it answers. It

@@ -31,6 +31,8 @@ type client interface {
 	NewMultipartUpload(ctx context.Context, bucket, object string, opts minio.PutObjectOptions) (string, error)
 	PutObjectPart(ctx context.Context, bucket, object, uploadID string, partID int,
 		data io.Reader, size int64, opts minio.PutObjectPartOptions) (minio.ObjectPart, error)
+	CopyObjectPart(ctx context.Context, srcBucket, srcObject, destBucket, destObject, uploadID string,
+		partID int, startOffset, length int64, metadata map[string]string) (minio.CompletePart, error)
 	ListObjectParts(ctx context.Context, bucket, object, uploadID string,
 		partNumberMarker, maxParts int) (minio.ListObjectPartsResult, error)
 	CompleteMultipartUpload(ctx context.Context, bucket, object, uploadID string,

@@ -131,6 +131,12 @@
 // and opens one GET (pinned to the object's ETag) from its position at the
 // first Read. List walks index/ keys whose names sort newest first.
 //
+// An upload in progress is readable too (storage.PartialOpener, for
+// ?follow=1 on any instance): each whole part is stored as an object of its
+// own before it is copied into the multipart upload inside the store
+// (UploadPartCopy), and OpenPartial reads those, then the pending objects
+// (partial.go).
+//
 // # Errors
 //
 // minio-go's errors are turned into storage's sentinels at this package's

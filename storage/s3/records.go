@@ -29,6 +29,9 @@ import (
 //	uploads/<id>/lease         leaseRecord: which Writer holds the upload
 //	uploads/<id>/pending-<seq> bytes past the last whole part, written before
 //	                           Checkpoint seq and after the one before it
+//	uploads/<id>/part-<n>      a readable copy of whole part n, staged before it is
+//	                           copied into the multipart upload (OpenPartial reads it)
+//	events/…                   not the Backend's: package eventrelay's
 type keys struct{ prefix string }
 
 func (k keys) data(id string) string      { return k.prefix + "files/" + id }

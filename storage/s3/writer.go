@@ -200,7 +200,10 @@ func (w *writer) startPart(n int) {
 	w.buf = nil
 	done := make(chan partResult, 1)
 	w.inflight = append(w.inflight, done)
-	key, uploadID := w.b.keys.data(w.st.ID), w.st.UploadID
+	id, key, uploadID := w.st.ID, w.b.keys.data(w.st.ID), w.st.UploadID
+	// The last part is not staged: Commit follows it at once, and a
+	// follower waits the moment for the file (partial.go).
+	direct := w.b.hideParts || (w.size != storage.SizeUnknown && int64(n)*w.st.PartSize >= w.size)
 	if w.partCtx == nil {
 		w.partCtx, w.stopParts = context.WithCancelCause(context.Background())
 	}
@@ -212,8 +215,16 @@ func (w *writer) startPart(n int) {
 		// No payload signature: over HTTPS the transport protects the
 		// bytes, and on two cores hashing every byte for it costs about a
 		// third of the throughput (docs/performance.md).
-		p, err := w.b.c.PutObjectPart(ctx, w.b.cfg.Bucket, key, uploadID,
-			n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+		var etag string
+		var err error
+		if direct {
+			var p minio.ObjectPart
+			p, err = w.b.c.PutObjectPart(ctx, w.b.cfg.Bucket, key, uploadID,
+				n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+			etag = p.ETag
+		} else {
+			etag, err = w.b.stagePart(ctx, id, uploadID, n, buf)
+		}
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil {
 				err = fmt.Errorf("%w (%w)", cause, err)
@@ -223,7 +234,7 @@ func (w *writer) startPart(n int) {
 		// The buffer goes back at once, for whichever Writer waits for
 		// one, not when this Writer next looks at its parts.
 		w.b.mem.put(buf)
-		done <- partResult{etag: p.ETag, err: err}
+		done <- partResult{etag: etag, err: err}
 	}()
 }
 
