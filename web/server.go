@@ -22,6 +22,7 @@ import (
 	"github.com/ferryhq/ferry/download"
 	"github.com/ferryhq/ferry/httpupload"
 	"github.com/ferryhq/ferry/internal/httperr"
+	"github.com/ferryhq/ferry/internal/realip"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/upload"
 )
@@ -77,6 +78,11 @@ type Config struct {
 	// SweepInterval is how often expired uploads are deleted; 0 means
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
+	// TrustedProxies are the reverse proxies whose forwarding headers
+	// (X-Forwarded-For/-Proto/-Host, Forwarded) say who the client is and
+	// which scheme and host it asked for; the Host and Origin checks and the
+	// logs then use those. Nil: the headers are ignored, from everyone.
+	TrustedProxies *realip.Proxies
 }
 
 // DefaultSweepInterval is how often expired uploads are deleted when
@@ -238,7 +244,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler is the http.Handler that serves every route.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Requests from TrustedProxies reach the routes as their clients sent them
+// (realip.Handler).
+func (s *Server) Handler() http.Handler { return s.cfg.TrustedProxies.Handler(s.echo) }
 
 // Shutdown tells every upload connection the server is going away (close
 // 1001 after their bytes are made durable), ends every HTTP upload request
@@ -322,7 +330,16 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return false
+	}
+	// The scheme counts where it is known: over TLS, or as a trusted proxy
+	// forwarded it. (A proxy that is not trusted hides it, and an https
+	// page behind it must keep working as before.)
+	if c, ok := realip.FromRequest(r); r.TLS != nil || (ok && c.Proxied) {
+		return strings.EqualFold(u.Scheme, realip.Scheme(r))
+	}
+	return true
 }
 
 // newRequestMetrics counts HTTP requests by route and status.
