@@ -29,7 +29,7 @@ type testCert struct {
 
 // makeCert writes a fresh self-signed certificate for names (DNS names or
 // IP addresses) into dir as <base>.crt and <base>.key.
-func makeCert(t *testing.T, dir, base string, names ...string) *testCert {
+func makeCert(t testing.TB, dir, base string, names ...string) *testCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -104,7 +104,7 @@ func dialVia(addr, src string) func(ctx context.Context, network, _ string) (net
 }
 
 // waitHTTPS waits until GET url answers 200 through c.
-func waitHTTPS(t *testing.T, c *http.Client, url string, done <-chan struct{}, logs *syncBuffer) {
+func waitHTTPS(t testing.TB, c *http.Client, url string, done <-chan struct{}, logs *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -125,7 +125,7 @@ func waitHTTPS(t *testing.T, c *http.Client, url string, done <-chan struct{}, l
 }
 
 // getAll is GET url through c, which must answer 200; it returns the body.
-func getAll(t *testing.T, c *http.Client, url string) []byte {
+func getAll(t testing.TB, c *http.Client, url string) []byte {
 	t.Helper()
 	resp, err := c.Get(url)
 	if err != nil {
