@@ -37,6 +37,10 @@ type Config struct {
 	Registerer   prometheus.Registerer // nil = no metrics
 	Logger       *slog.Logger          // nil = slog.Default()
 	NewID        func() string         // nil = uuid v7 (google/uuid)
+	// Interim says whether an IETF creation request gets the 104 interim
+	// response; nil = always. A reverse proxy that takes a 1xx for the final
+	// answer (nginx 1.22 does) must not get one: it stops passing the body.
+	Interim func(*http.Request) bool
 }
 
 // Handler serves uploads over plain HTTP with tus 1.0 and the IETF
@@ -50,6 +54,7 @@ type Handler struct {
 	takeoverWait time.Duration
 	log          *slog.Logger
 	newID        func() string
+	sendInterim  func(*http.Request) bool // nil: always
 	metrics      *metrics
 	// minCheckpoint is the least time between two checkpoints made while a
 	// body streams in; the backend's hint if it has one.
@@ -101,6 +106,7 @@ func New(cfg Config) (*Handler, error) {
 		takeoverWait:  cfg.TakeoverWait,
 		log:           cfg.Logger,
 		newID:         cfg.NewID,
+		sendInterim:   cfg.Interim,
 		metrics:       m,
 		minCheckpoint: checkpointEvery,
 		closing:       make(chan struct{}),

@@ -179,6 +179,12 @@ func New(cfg Config) (*Server, error) {
 		Registerer:   s.registry,
 		Logger:       cfg.Logger,
 		NewID:        cfg.NewID,
+		// No 104 through a proxy: nginx (1.22) takes it for the final
+		// answer and stops passing the upload's body (docs/deploy.md).
+		Interim: func(r *http.Request) bool {
+			c, ok := realip.FromRequest(r)
+			return !ok || !c.Proxied
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)

@@ -162,6 +162,7 @@ func startNginx(t testing.TB, bin string, blocks map[string]string, cert *testCe
 		t.Fatalf("nginx -t refuses the guide's configuration: %v\n%s\n--- site:\n%s", err, out, site)
 	}
 	cmd := exec.Command(bin, base...)
+	cmd.SysProcAttr = nginxProcAttr()
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
