@@ -71,6 +71,12 @@ bench:
 browser-deps:
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+## deploy-deps: Debian's nginx for the deployment tests (root), which run
+## docs/deploy.md's configuration.
+.PHONY: deploy-deps
+deploy-deps:
+	command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || (apt-get update && apt-get install -y --no-install-recommends nginx)
+
 ## interop-deps: the third-party clients of the interop tests (tus-js-client,
 ## Uppy), pinned by testdata/interop/package-lock.json; `npm ci` again only
 ## when the lock file is newer than the installed tree.

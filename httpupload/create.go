@@ -160,7 +160,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p protocol) err
 
 	loc := h.base + id
 	w.Header().Set("Location", loc)
-	if !p.tus && r.ProtoAtLeast(1, 1) {
+	if !p.tus && r.ProtoAtLeast(1, 1) && (h.sendInterim == nil || h.sendInterim(r)) {
 		h.interim(w, p, loc)
 	}
 	if c.body {

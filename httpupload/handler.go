@@ -40,6 +40,10 @@ type Config struct {
 	// Now is the clock against which an upload's ExpiresAt is compared
 	// (410 once past it); nil = time.Now. It should be the backend's clock.
 	Now func() time.Time
+	// Interim says whether an IETF creation request gets the 104 interim
+	// response; nil = always. A reverse proxy that takes a 1xx for the final
+	// answer (nginx 1.22 does) must not get one: it stops passing the body.
+	Interim func(*http.Request) bool
 }
 
 // Handler serves uploads over plain HTTP with tus 1.0 and the IETF
@@ -54,6 +58,7 @@ type Handler struct {
 	log          *slog.Logger
 	newID        func() string
 	now          func() time.Time
+	sendInterim  func(*http.Request) bool // nil: always
 	metrics      *metrics
 	// minCheckpoint is the least time between two checkpoints made while a
 	// body streams in; the backend's hint if it has one.
@@ -109,6 +114,7 @@ func New(cfg Config) (*Handler, error) {
 		log:           cfg.Logger,
 		newID:         cfg.NewID,
 		now:           cfg.Now,
+		sendInterim:   cfg.Interim,
 		metrics:       m,
 		minCheckpoint: checkpointEvery,
 		closing:       make(chan struct{}),

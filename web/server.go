@@ -24,6 +24,7 @@ import (
 	"github.com/ferryhq/ferry/eventstream"
 	"github.com/ferryhq/ferry/httpupload"
 	"github.com/ferryhq/ferry/internal/httperr"
+	"github.com/ferryhq/ferry/internal/realip"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/upload"
 )
@@ -89,6 +90,11 @@ type Config struct {
 	// and s3.Config have their own Now), so tests set the time instead of
 	// waiting for it.
 	Now func() time.Time
+	// TrustedProxies are the reverse proxies whose forwarding headers
+	// (X-Forwarded-For/-Proto/-Host, Forwarded) say who the client is and
+	// which scheme and host it asked for; the Host and Origin checks and the
+	// logs then use those. Nil: the headers are ignored, from everyone.
+	TrustedProxies *realip.Proxies
 }
 
 // DefaultSweepInterval is how often expired uploads are deleted when
@@ -190,6 +196,12 @@ func New(cfg Config) (*Server, error) {
 		Logger:       cfg.Logger,
 		NewID:        cfg.NewID,
 		Now:          cfg.Now,
+		// No 104 through a proxy: nginx (1.22) takes it for the final
+		// answer and stops passing the upload's body (docs/deploy.md).
+		Interim: func(r *http.Request) bool {
+			c, ok := realip.FromRequest(r)
+			return !ok || !c.Proxied
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)
@@ -263,7 +275,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler is the http.Handler that serves every route.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Requests from TrustedProxies reach the routes as their clients sent them
+// (realip.Handler).
+func (s *Server) Handler() http.Handler { return s.cfg.TrustedProxies.Handler(s.echo) }
 
 // Shutdown tells every upload connection the server is going away (close
 // 1001 after their bytes are made durable), ends every HTTP upload request
@@ -350,7 +364,16 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return false
+	}
+	// The scheme counts where it is known: over TLS, or as a trusted proxy
+	// forwarded it. (A proxy that is not trusted hides it, and an https
+	// page behind it must keep working as before.)
+	if c, ok := realip.FromRequest(r); r.TLS != nil || (ok && c.Proxied) {
+		return strings.EqualFold(u.Scheme, realip.Scheme(r))
+	}
+	return true
 }
 
 // newRequestMetrics counts HTTP requests by route and status.

@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry/eventrelay"
 	"github.com/ferryhq/ferry/events"
 	"github.com/ferryhq/ferry/internal/connlimit"
+	"github.com/ferryhq/ferry/internal/realip"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/s3"
@@ -51,6 +52,9 @@ type serveConfig struct {
 	eventsPoll          time.Duration
 	hooks               hookFlags
 	s3Buffer            byteSize
+	trustedProxies      string
+	tlsCert, tlsKey     string
+	httpRedirect        string
 }
 
 // serveFlags defines the flags of `ferry serve`. A default that a package
@@ -97,9 +101,13 @@ and /metrics.
 	e.Bool(&c.attachPDF, "attach-pdf", false, "serve PDF files as attachments instead of inline")
 	e.Var(&c.reserve, "reserve", "free disk space local storage keeps back from uploads; 0: 1% of the disk, at most "+maxReserve.String())
 	e.Int(&c.maxConns, "max-conns", 0, "most connections open at once; 0: half the open-file limit")
-	e.Int(&c.maxPerIP, "max-conns-per-ip", connlimit.DefaultPerHost, "most connections open at once from one client address (behind a proxy: raise or 0); 0: no cap")
+	e.Int(&c.maxPerIP, "max-conns-per-ip", connlimit.DefaultPerHost, "most connections open at once from one client address (behind a proxy, list it in --trusted-proxies: the cap then applies to each real client); 0: no cap")
 	e.Duration(&c.idle, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection is kept open")
 	c.hooks.define(e)
+	e.String(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For/-Proto/-Host and Forwarded headers are believed (see docs/deploy.md); empty: nobody's")
+	e.String(&c.tlsCert, "tls-cert", "", "PEM certificate chain: serve https (HTTP/2 and HTTP/1.1) instead of http; reloaded on SIGHUP")
+	e.String(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reloaded with it on SIGHUP")
+	e.String(&c.httpRedirect, "http-redirect", "", "with --tls-cert: also listen on this address for plain HTTP and redirect it (308) to https; empty: plain HTTP is refused (400)")
 	return fs, c
 }
 
@@ -133,6 +141,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	proxies, err := realip.Parse(splitList(c.trustedProxies))
+	if err != nil {
+		return fmt.Errorf("serve: --trusted-proxies: %w", err)
+	}
+	var certs *certFiles
+	switch {
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return errors.New("serve: --tls-cert and --tls-key go together")
+	case c.tlsCert != "":
+		if certs, err = loadCertFiles(c.tlsCert, c.tlsKey); err != nil {
+			return err
+		}
+	case c.httpRedirect != "":
+		return errors.New("serve: --http-redirect needs --tls-cert and --tls-key")
+	}
+
 	backend, where, err := openBackend(ctx, c)
 	if err != nil {
 		return err
@@ -172,6 +196,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		InlineActive:   c.inlineActive,
 		AttachPDF:      c.attachPDF,
 		Events:         streamBus,
+		TrustedProxies: proxies,
 	})
 	if err != nil {
 		return err
@@ -189,6 +214,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: listen on %s: %w", c.addr, err)
 	}
 	ln := connlimit.New(raw, c.maxConns, c.maxPerIP)
+	ln.TrustProxies(proxies)
 	if c.tokens == "" && c.uploadTokens == "" && c.readTokens == "" && !loopbackOnly(ln.Addr()) {
 		logger.Warn("no token is set and the server listens beyond loopback: anyone who reaches it can upload, list and delete files",
 			"addr", ln.Addr().String())
@@ -197,7 +223,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// stream for as long as they need. Idle keep-alives are closed, and the
 	// listener caps what stays open.
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           connlimit.NewPerClient(c.maxPerIP, proxies).Handler(srv.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       c.idle,
 		MaxHeaderBytes:    64 << 10, // a bigger header block answers 431
@@ -212,9 +238,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go releaseMemoryWhenQuiet(sweepCtx, ln, logger)
 
 	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
-	logger.Info("ferry serving", "url", "http://"+displayAddr(ln.Addr()), "storage", where, "version", version,
-		"max_conns", c.maxConns, "max_conns_per_ip", c.maxPerIP, "allowed_hosts", hostsForLog(c.hosts))
+	scheme := "http"
+	if certs != nil {
+		scheme = "https"
+		httpSrv.TLSConfig = certs.tlsConfig()
+		certs.reloadOnHangup(sweepCtx, logger)
+		if c.httpRedirect != "" {
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			stopRedirect, err := serveRedirect(c.httpRedirect, port, logger)
+			if err != nil {
+				_ = ln.Close()
+				return err
+			}
+			defer stopRedirect()
+		}
+		go func() { served <- httpSrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- httpSrv.Serve(ln) }()
+	}
+	logger.Info("ferry serving", "url", scheme+"://"+displayAddr(ln.Addr()), "storage", where, "version", version,
+		"max_conns", c.maxConns, "max_conns_per_ip", c.maxPerIP, "allowed_hosts", hostsForLog(c.hosts),
+		"trusted_proxies", c.trustedProxies)
 
 	select {
 	case err := <-served:

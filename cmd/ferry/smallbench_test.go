@@ -120,8 +120,8 @@ func storeSmallFiles(b *testing.B, dir string, n, size int) []string {
 	return ids
 }
 
-// startNginx runs nginx in the foreground serving dir/files/ on /files/.
-func startNginx(b *testing.B, bin, dir string) *upServer {
+// startFileNginx runs nginx in the foreground serving dir/files/ on /files/.
+func startFileNginx(b *testing.B, bin, dir string) *upServer {
 	b.Helper()
 	addr := freeAddr(b)
 	prefix := filepath.Join(dir, "nginx")
@@ -282,7 +282,7 @@ func BenchmarkSmallFileGets(b *testing.B) {
 	}
 	servers := [2]*upServer{
 		startFerryProc(b, dir, profile, nil, "--data", filepath.Join(dir, "data"), "--max-conns-per-ip", "0"),
-		startNginx(b, bin, dir),
+		startFileNginx(b, bin, dir),
 	}
 	// Warm up: page cache, connections, both servers' first requests.
 	for _, s := range servers {
@@ -353,7 +353,7 @@ func BenchmarkLargeFileGets(b *testing.B) {
 	id := storeLargeFile(b, dir, size)
 	servers := [2]*upServer{
 		startFerryProc(b, dir, "", nil, "--data", filepath.Join(dir, "data"), "--max-conns-per-ip", "0"),
-		startNginx(b, bin, dir),
+		startFileNginx(b, bin, dir),
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}}
 	defer hc.CloseIdleConnections()

@@ -7,9 +7,12 @@ package connlimit
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/realip"
 )
 
 // DefaultPerHost is the per-address cap ferry serve uses unless told
@@ -32,6 +35,7 @@ const refuseTimeout = 100 * time.Millisecond
 type Listener struct {
 	net.Listener
 	total, perHost int // 0: no cap
+	proxies        *realip.Proxies
 
 	mu     sync.Mutex
 	open   int
@@ -45,6 +49,12 @@ type Listener struct {
 func New(l net.Listener, total, perHost int) *Listener {
 	return &Listener{Listener: l, total: total, perHost: perHost, byHost: map[string]int{}}
 }
+
+// TrustProxies exempts connections from trusted proxies from the
+// per-address cap (they still count towards the total): a proxy carries
+// every client's connections, and PerClient caps those per real client once
+// the request says who it is. Call it before the first Accept.
+func (l *Listener) TrustProxies(p *realip.Proxies) { l.proxies = p }
 
 // Accept waits for the next connection within the caps. Connections over a
 // cap are refused (answered 503 and closed) without being returned.
@@ -76,7 +86,8 @@ func (l *Listener) Open() int {
 func (l *Listener) admit(host string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if (l.total > 0 && l.open >= l.total) || (l.perHost > 0 && l.byHost[host] >= l.perHost) {
+	capped := l.perHost > 0 && !l.proxies.Trusted(addrOf(host))
+	if (l.total > 0 && l.open >= l.total) || (capped && l.byHost[host] >= l.perHost) {
 		return false
 	}
 	l.open++
@@ -122,4 +133,11 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.host) })
 	return err
+}
+
+// addrOf parses hostOf's answer; a non-IP address is the invalid Addr,
+// which no proxy list trusts.
+func addrOf(host string) netip.Addr {
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
 }
