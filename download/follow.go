@@ -108,6 +108,7 @@ type stream struct {
 
 	sent          int64             // bytes of the file written so far
 	partialReader io.ReadSeekCloser // open reader over the upload, or nil
+	waitForFile   bool              // the backend cannot read this upload before it completes
 }
 
 // run sends the file as it becomes durable, starting from info, and returns
@@ -132,15 +133,24 @@ func (s *stream) run(ctx context.Context, info storage.Info) error {
 		case !info.ExpiresAt.IsZero() && now.After(info.ExpiresAt):
 			return fmt.Errorf("%w: %w: expired at %v", errStreamEnded, errStalled, info.ExpiresAt)
 		}
-		if s.h.partial != nil && info.Offset > s.sent {
+		if s.h.partial != nil && !s.waitForFile && info.Offset > s.sent {
 			if err := s.sendPartial(ctx, info.Offset); err != nil {
 				// The upload may have been committed under the reader's
 				// feet (a backend may move its bytes): a fresh Stat tells a
 				// completion from a real failure.
-				s.partialReader.Close()
-				s.partialReader = nil
+				if s.partialReader != nil {
+					s.partialReader.Close()
+					s.partialReader = nil
+				}
 				var serr error
-				if info, serr = s.h.backend.Stat(ctx, s.id); serr != nil || !info.Complete {
+				info, serr = s.h.backend.Stat(ctx, s.id)
+				switch {
+				case serr == nil && info.Complete:
+				case serr == nil && errors.Is(err, errors.ErrUnsupported):
+					// These bytes are readable only once complete (an S3
+					// store with HideParts): wait for the file.
+					s.waitForFile = true
+				default:
 					return errors.Join(errStreamEnded, err, serr)
 				}
 				continue

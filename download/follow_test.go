@@ -233,6 +233,32 @@ func TestFollowObjectStore(t *testing.T) {
 	wantBody(t, body, data)
 }
 
+// TestFollowUnreadableParts follows on a backend that has a PartialOpener
+// which cannot read this upload before it completes: the stream waits for
+// the file and sends all of it, instead of ending uncleanly.
+func TestFollowUnreadableParts(t *testing.T) {
+	env := newEnv(t, func(b storage.Backend) storage.Backend { return hiddenParts{b} })
+	data := randomBytes(200<<10, 12)
+	w := startUpload(t, env.store, storage.Meta{Name: "x.bin", Size: int64(len(data))}, data[:50<<10])
+	ctx, cancel := context.WithTimeout(t.Context(), deadlockGuard)
+	defer cancel()
+	resp := openFollow(t, ctx, env.srv.URL+"/files/"+w.ID())
+	if _, err := w.Write(data[50<<10:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Checkpoint(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx, digest(data)); err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBody(t, body, data)
+}
+
 // TestFollowClientGone checks that a follow whose client disconnects stops:
 // the server can shut down (httptest.Server.Close waits for every handler).
 func TestFollowClientGone(t *testing.T) {

@@ -3,6 +3,7 @@ package download_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -166,3 +167,12 @@ type rawObject struct {
 func (o rawObject) Info() storage.Info { return o.b.report(o.Object.Info()) }
 
 var _ io.ReadSeeker = panicObject{}
+
+// hiddenParts is a backend whose PartialOpener cannot read uploads in
+// progress (an S3 store with HideParts): OpenPartial answers
+// errors.ErrUnsupported.
+type hiddenParts struct{ storage.Backend }
+
+func (hiddenParts) OpenPartial(ctx context.Context, id string) (io.ReadSeekCloser, error) {
+	return nil, fmt.Errorf("parts of %s are not readable before completion: %w", id, errors.ErrUnsupported)
+}

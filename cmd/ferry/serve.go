@@ -82,6 +82,7 @@ and /metrics.
 	e.Bool(&c.s3.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	e.Duration(&c.s3.LeaseTTL, "s3-lease-ttl", s3.DefaultLeaseTTL, "how long an upload stays locked after the instance writing it dies without a word")
 	e.Duration(&c.eventsPoll, "s3-events-poll", eventrelay.DefaultPoll, "how often the bucket is listed for other instances' events (/api/events); 0: only this instance's")
+	e.Bool(&c.s3.HideParts, "s3-hide-parts", false, "upload whole parts straight into the multipart upload instead of staging each as a readable object: faster on a store that shares this machine's disk, but ?follow=1 on S3 then waits for the upload to complete")
 	e.Var(&c.s3Buffer, "s3-buffer-memory", "memory all S3 uploads share for their part buffers; when it is spent, uploads wait (their sockets are not read) until a part is stored")
 	e.Secret(&c.tokens, "token", "comma-separated full-access tokens; with no token of any kind: no authentication")
 	e.Secret(&c.uploadTokens, "upload-token", "comma-separated tokens that may only upload (/ws/upload, /uploads/)")

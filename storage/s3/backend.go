@@ -38,7 +38,7 @@ type Backend struct {
 	// mem is the memory the part buffers of all Writers share.
 	mem *budget
 
-	// hideParts uploads whole parts straight into the multipart upload,
+	// hideParts (Config.HideParts) uploads whole parts straight into the multipart upload,
 	// unreadable until Commit, instead of staging them (see stagePart);
 	// only the benchmarks set it, to measure what staging costs.
 	hideParts bool
@@ -102,7 +102,7 @@ func newCore(cfg Config, maxRetries int) (*minio.Core, error) {
 // the bucket. cfg is normalized.
 func open(ctx context.Context, cfg Config, c, probe client) (*Backend, error) {
 	b := &Backend{c: c, probe: probe, cfg: cfg, keys: keys{cfg.Prefix}, live: make(map[string]*writer),
-		mem: newBudget(cfg.BufferMemory)}
+		mem: newBudget(cfg.BufferMemory), hideParts: cfg.HideParts}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	ok, err := probe.BucketExists(ctx, cfg.Bucket)

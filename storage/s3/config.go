@@ -102,6 +102,15 @@ type Config struct {
 	// the whole budget (a file so big that MaxParts parts of PartSize do not
 	// hold it) takes the whole budget and exceeds it by the difference.
 	BufferMemory int64
+	// HideParts uploads each whole part straight into the multipart upload
+	// instead of staging it as a readable object first (see OpenPartial).
+	// Uploads are then faster against a store that shares this machine's
+	// CPU and disk, where the staging copy writes every byte twice, but
+	// OpenPartial answers errors.ErrUnsupported: ?follow=1 of an upload in
+	// progress waits for its completion. Every instance sharing a bucket
+	// should set it alike; a follower that finds an upload's parts hidden
+	// waits for its completion too.
+	HideParts bool
 	// Expiry is how long an incomplete upload lives after its last durable
 	// write before DeleteExpired removes it; 0 means DefaultExpiry. Note that
 	// MinIO itself deletes a multipart upload 24 hours after it started,

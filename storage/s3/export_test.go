@@ -31,11 +31,6 @@ func Abandon(w storage.Writer) {
 // PartSizeFor exposes partSizeFor to the tests.
 var PartSizeFor = partSizeFor
 
-// HideParts makes b upload whole parts straight into the multipart upload
-// (unreadable before Commit) rather than staging them, as the benchmark's
-// baseline.
-func HideParts(b *Backend) { b.hideParts = true }
-
 // BufferStats reports the part buffer memory b's Writers hold and how many
 // wait for some.
 func BufferStats(b *Backend) (used int64, waiting int) { return b.mem.stats() }

@@ -60,10 +60,15 @@ func (b *Backend) stagePart(ctx context.Context, id, uploadID string, n int, buf
 // pending objects into a whole part), so one reader follows the upload as
 // it grows. ErrNotFound if there is no such upload; storage.ErrComplete if
 // it is complete (Open it instead). Once the upload completes or is
-// deleted, reads fail.
+// deleted, reads fail. errors.ErrUnsupported with Config.HideParts, and
+// from a read that finds a whole part not staged (an instance with
+// HideParts wrote it): those bytes are readable only once complete.
 func (b *Backend) OpenPartial(ctx context.Context, id string) (io.ReadSeekCloser, error) {
 	if !storage.ValidID(id) {
 		return nil, fmt.Errorf("s3: open partial %q: %w", id, storage.ErrNotFound)
+	}
+	if b.hideParts {
+		return nil, fmt.Errorf("s3: open partial %s: parts are not staged (HideParts): %w", id, errors.ErrUnsupported)
 	}
 	r := &partialReader{b: b, ctx: ctx, id: id}
 	if err := r.reload(); err != nil {
@@ -137,6 +142,9 @@ func (r *partialReader) open() error {
 		}
 		if isNotFound(err) && r.lastPart(key) {
 			return r.awaitCommit()
+		}
+		if isNotFound(err) && attempt >= 2 && r.pos < int64(len(r.st.Parts))*r.st.PartSize {
+			return fmt.Errorf("s3: read partial %s: part not staged: %w", r.id, errors.ErrUnsupported)
 		}
 		// A pending object is removed once its part is whole: the state
 		// now says where those bytes are.

@@ -20,11 +20,11 @@ func BenchmarkStagedParts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cfg.HideParts = true
 	direct, err := s3.New(b.Context(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s3.HideParts(direct)
 	const size = 64 * mib
 	data := payload(21, size)
 	var st, di time.Duration
