@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,7 +189,7 @@ func TestKilledWriterReleasesLockAndKeepsCheckpoint(t *testing.T) {
 		t.Fatalf("after kill -9: offset %d, written %d, state %q; want %d, %d, %q",
 			w.Info().Offset, w.Written(), w.State(), durable, durable, "cp")
 	}
-	got, err := os.ReadFile(filepath.Join(dir, id+".data"))
+	got, err := os.ReadFile(local.DataFile(dir, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +234,7 @@ func TestKillDuringCheckpointsLeavesOneConsistentCheckpoint(t *testing.T) {
 			if string(w.State()) != strconv.FormatInt(off, 10) {
 				t.Fatalf("resumed at %d with the state of offset %q: not one checkpoint", off, w.State())
 			}
-			got, err := os.ReadFile(filepath.Join(dir, id+".data"))
+			got, err := os.ReadFile(local.DataFile(dir, id))
 			if err != nil {
 				t.Fatal(err)
 			}

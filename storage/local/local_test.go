@@ -39,16 +39,12 @@ func (c *clock) Add(d time.Duration) {
 
 func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)} }
 
-// dirNames lists the names in dir, sorted.
+// dirNames lists the files stored under dir (local.StoreFiles), sorted.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	names, err := local.StoreFiles(dir)
 	if err != nil {
-		t.Fatalf("ReadDir: %v", err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+		t.Fatalf("list %s: %v", dir, err)
 	}
 	return names
 }
@@ -373,7 +369,7 @@ func TestCheckpointRacingDelete(t *testing.T) {
 	mustWrite(t, w, []byte("abc"))
 	mustCheckpoint(t, w, "s")
 	// Delete's first step, as seen from another process.
-	if err := os.Remove(filepath.Join(b.Dir(), id+".data")); err != nil {
+	if err := os.Remove(local.DataPath(b, id)); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, w, []byte("def"))
@@ -452,7 +448,7 @@ func TestCloseCutsBytesPastCheckpoint(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if got, err := os.ReadFile(filepath.Join(b.Dir(), id+".data")); err != nil || string(got) != "durable" {
+	if got, err := os.ReadFile(local.DataPath(b, id)); err != nil || string(got) != "durable" {
 		t.Fatalf("data file after Close = %q, %v; want %q", got, err, "durable")
 	}
 }
@@ -465,7 +461,7 @@ func TestResumeCutsBytesPastCheckpoint(t *testing.T) {
 	mustWrite(t, w, []byte("durable"))
 	mustCheckpoint(t, w, "7")
 	w.Close()
-	data := filepath.Join(b.Dir(), id+".data")
+	data := local.DataPath(b, id)
 	f, err := os.OpenFile(data, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -709,7 +705,7 @@ func TestLargeWriteIsSplitAndIntact(t *testing.T) {
 	id, w := mustCreate(t, b, int64(len(p)))
 	mustWrite(t, w, p)
 	mustCheckpoint(t, w, "")
-	got, err := os.ReadFile(filepath.Join(b.Dir(), id+".data"))
+	got, err := os.ReadFile(local.DataPath(b, id))
 	if err != nil || !bytes.Equal(got, p) {
 		t.Fatalf("data file after one %d-byte Write: %d bytes, %v", len(p), len(got), err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
@@ -48,10 +47,12 @@ func readRecord(path, id string) (record, error) {
 }
 
 // writeRecord replaces the record of rec.ID atomically: write a temporary
-// file, fsync it, rename it over the record, fsync the directory. A crash
-// leaves either the old record or the new one, never a mix.
-func (b *Backend) writeRecord(id string, rec record) (err error) {
-	dir := b.dir
+// file, fsync it, rename it over the record, fsync the record's directory.
+// A crash leaves either the old record or the new one, never a mix. The
+// directories in before are synced together with the temporary file, so
+// that what the caller made in them (a marker, an index entry) is durable
+// before the record that counts on it.
+func (b *Backend) writeRecord(id string, rec record, before ...string) (err error) {
 	enc, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode metadata: %w", err)
@@ -59,7 +60,7 @@ func (b *Backend) writeRecord(id string, rec record) (err error) {
 	if err := b.step("record: write"); err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+id+"-*")
+	f, err := os.CreateTemp(b.sub(tmpDir), id+"-*")
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
@@ -72,7 +73,17 @@ func (b *Backend) writeRecord(id string, rec record) (err error) {
 		f.Close()
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
-	if err := synced(f.Sync); err != nil {
+	var serr chan error
+	if len(before) > 0 {
+		serr = make(chan error, 1)
+		go func() { serr <- syncDirs(before...) }()
+	}
+	ferr := synced(f.Sync)
+	var derr error
+	if serr != nil {
+		derr = <-serr
+	}
+	if err := errors.Join(ferr, derr); err != nil {
 		f.Close()
 		return fmt.Errorf("sync metadata: %w", mapErr(err))
 	}
@@ -82,13 +93,13 @@ func (b *Backend) writeRecord(id string, rec record) (err error) {
 	if err := b.step("record: rename"); err != nil {
 		return fmt.Errorf("publish metadata: %w", err)
 	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, id+metaExt)); err != nil {
+	if err := os.Rename(f.Name(), b.metaPath(id)); err != nil {
 		return fmt.Errorf("publish metadata: %w", mapErr(err))
 	}
 	if err := b.step("record: sync directory"); err != nil {
 		return fmt.Errorf("sync directory: %w", err)
 	}
-	return syncDir(dir)
+	return syncDir(b.shardPath(id))
 }
 
 // mapErr translates the file system's errors into storage's sentinels at the

@@ -222,9 +222,19 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	rec.SHA256 = sha256
 	rec.State = nil
 	rec.Modified = w.b.now()
-	if err := w.publish(rec); err != nil {
+	// The index entry is made durable before the record says complete (a
+	// complete record always has its entry); if the Commit fails, it goes.
+	leaf, err := w.b.indexAdd(rec.Modified, rec.ID)
+	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
+	if err := w.publish(rec, leaf); err != nil {
+		w.b.indexRemove(rec.Modified, rec.ID)
+		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
+	}
+	// Complete now, the upload is no business of the expiry sweep. A marker
+	// that a crash keeps is removed by the sweep, which finds it complete.
+	os.Remove(w.b.markPath(rec.ID))
 	w.rec = rec
 	w.release()
 	return w.b.info(rec), nil
@@ -309,14 +319,14 @@ func (w *writer) usable(ctx context.Context, op string) error {
 // either it removes our new record, or we see our data file unlinked after
 // the rename and remove the record ourselves. Either way a deleted upload
 // stays deleted, across processes too.
-func (w *writer) publish(rec record) error {
+func (w *writer) publish(rec record, before ...string) error {
 	id := rec.ID
 	if _, err := os.Stat(w.b.metaPath(id)); errors.Is(err, os.ErrNotExist) {
 		return w.deleted(mapErr(err))
 	} else if err != nil {
 		return fmt.Errorf("check metadata: %w", err)
 	}
-	if err := w.b.writeRecord(id, rec); err != nil {
+	if err := w.b.writeRecord(id, rec, before...); err != nil {
 		return err
 	}
 	if n, err := nlink(w.data); err == nil && n == 0 {
