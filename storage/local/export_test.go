@@ -1,10 +1,14 @@
 package local
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
+
+	"github.com/ferryhq/ferry/storage"
 )
 
 // Flock takes the lock a Writer holds on its data file (flock(2), or
@@ -44,3 +48,23 @@ func MarkPath(b *Backend, id string) string { return b.markPath(id) }
 
 // DataFile is where a Backend on dir keeps the data file of upload id.
 func DataFile(dir, id string) string { return (&Backend{dir: dir}).dataPath(id) }
+
+// SeedComplete stores a completed file of size 0 as Commit would leave it
+// (record, data file, index entry), without syncing anything: benchmarks
+// build a million files with it in minutes.
+func SeedComplete(b *Backend, id, name string, done time.Time) error {
+	rec := record{ID: id, Meta: storage.Meta{Name: name}, Created: done, Modified: done,
+		Complete: true, SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}
+	enc, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.dataPath(id), nil, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.metaPath(id), enc, 0o600); err != nil {
+		return err
+	}
+	_, err = b.indexAdd(done, id)
+	return err
+}

@@ -157,25 +157,25 @@ func (b *Backend) migrate() (moved bool, err error) {
 	return true, nil
 }
 
-// syncDirs syncs the directories at once and returns their errors joined.
-// Syncs running together cost the disk about one: the file system commits
-// its journal once for all of them.
-func syncDirs(dirs ...string) error {
-	switch len(dirs) {
-	case 0:
-		return nil
-	case 1:
-		return syncDir(dirs[0])
+// together runs the calls at once and returns their errors joined. Syncs
+// running together cost the disk about one: the file system commits its
+// journal once for all of them.
+func together(calls ...func() error) error {
+	if len(calls) == 1 {
+		return calls[0]()
 	}
-	errs := make([]error, len(dirs))
+	errs := make([]error, len(calls))
 	var wg sync.WaitGroup
-	for i, d := range dirs[1:] {
-		wg.Go(func() { errs[i+1] = syncDir(d) })
+	for i, call := range calls[1:] {
+		wg.Go(func() { errs[i+1] = call() })
 	}
-	errs[0] = syncDir(dirs[0])
+	errs[0] = calls[0]()
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// syncing returns a call that syncs dir.
+func syncing(dir string) func() error { return func() error { return syncDir(dir) } }
 
 // idOf returns the id of a file named <id><ext>, if it is one.
 func idOf(name, ext string) (string, bool) {

@@ -197,7 +197,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	marked = true
 	// The record is written last: until it exists the upload does not exist,
 	// and writeRecord's directory fsync also makes the data file's name durable.
-	if err := b.writeRecord(id, rec, b.sub(uploadsDir)); err != nil {
+	if err := b.writeRecord(id, rec, syncing(b.sub(uploadsDir))); err != nil {
 		// The rename may have happened before the failure (a directory
 		// fsync that failed): a record without its data file would show
 		// an upload that cannot be resumed. We hold the lock, so any

@@ -49,10 +49,11 @@ func readRecord(path, id string) (record, error) {
 // writeRecord replaces the record of rec.ID atomically: write a temporary
 // file, fsync it, rename it over the record, fsync the record's directory.
 // A crash leaves either the old record or the new one, never a mix. The
-// directories in before are synced together with the temporary file, so
-// that what the caller made in them (a marker, an index entry) is durable
-// before the record that counts on it.
-func (b *Backend) writeRecord(id string, rec record, before ...string) (err error) {
+// syncs in before (of the data file, of a directory holding a marker or an
+// index entry) run together with the temporary file's fsync, and all must
+// succeed before the rename: what the new record counts on is durable
+// before the record is, at the cost of one wait instead of several.
+func (b *Backend) writeRecord(id string, rec record, before ...func() error) (err error) {
 	enc, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode metadata: %w", err)
@@ -73,17 +74,7 @@ func (b *Backend) writeRecord(id string, rec record, before ...string) (err erro
 		f.Close()
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
-	var serr chan error
-	if len(before) > 0 {
-		serr = make(chan error, 1)
-		go func() { serr <- syncDirs(before...) }()
-	}
-	ferr := synced(f.Sync)
-	var derr error
-	if serr != nil {
-		derr = <-serr
-	}
-	if err := errors.Join(ferr, derr); err != nil {
+	if err := together(append(before, func() error { return synced(f.Sync) })...); err != nil {
 		f.Close()
 		return fmt.Errorf("sync metadata: %w", mapErr(err))
 	}

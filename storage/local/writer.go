@@ -181,17 +181,23 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 		}
 		w.dirty = false
 	}
+	// The data file's fdatasync runs together with the new record's
+	// fsync; the record is renamed into place only once both are done.
+	var before []func() error
 	if w.pos != w.rec.Offset {
-		if err := fdatasync(w.data); err != nil {
-			return w.rec.Offset, fmt.Errorf("local: checkpoint %s: %w", w.rec.ID, mapErr(err))
-		}
+		before = append(before, func() error {
+			if err := fdatasync(w.data); err != nil {
+				return fmt.Errorf("sync data: %w", mapErr(err))
+			}
+			return nil
+		})
 	}
 	rec := w.rec
 	rec.Meta.Size = w.size
 	rec.Offset = w.pos
 	rec.State = bytes.Clone(state)
 	rec.Modified = w.b.now()
-	if err := w.publish(rec); err != nil {
+	if err := w.publish(rec, before...); err != nil {
 		return w.rec.Offset, fmt.Errorf("local: checkpoint %s: %w", w.rec.ID, err)
 	}
 	w.rec = rec
@@ -228,7 +234,7 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
-	if err := w.publish(rec, leaf); err != nil {
+	if err := w.publish(rec, syncing(leaf)); err != nil {
 		w.b.indexRemove(rec.Modified, rec.ID)
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
@@ -319,7 +325,7 @@ func (w *writer) usable(ctx context.Context, op string) error {
 // either it removes our new record, or we see our data file unlinked after
 // the rename and remove the record ourselves. Either way a deleted upload
 // stays deleted, across processes too.
-func (w *writer) publish(rec record, before ...string) error {
+func (w *writer) publish(rec record, before ...func() error) error {
 	id := rec.ID
 	if _, err := os.Stat(w.b.metaPath(id)); errors.Is(err, os.ErrNotExist) {
 		return w.deleted(mapErr(err))
