@@ -174,8 +174,8 @@ func together(calls ...func() error) error {
 	return errors.Join(errs...)
 }
 
-// syncing returns a call that syncs dir.
-func syncing(dir string) func() error { return func() error { return syncDir(dir) } }
+// syncing returns a call that syncs dir through the Backend's dirSyncer.
+func (b *Backend) syncing(dir string) func() error { return func() error { return b.dirs.sync(dir) } }
 
 // idOf returns the id of a file named <id><ext>, if it is one.
 func idOf(name, ext string) (string, bool) {

@@ -59,6 +59,9 @@ type Backend struct {
 	// their next Write fail without waiting for a Checkpoint to notice.
 	mu   sync.Mutex
 	live map[string]*writer
+
+	// dirs syncs the directories of the hot paths (group commit).
+	dirs dirSyncer
 }
 
 var (
@@ -197,7 +200,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	marked = true
 	// The record is written last: until it exists the upload does not exist,
 	// and writeRecord's directory fsync also makes the data file's name durable.
-	if err := b.writeRecord(id, rec, syncing(b.sub(uploadsDir))); err != nil {
+	if err := b.writeRecord(id, rec, b.syncing(b.sub(uploadsDir))); err != nil {
 		// The rename may have happened before the failure (a directory
 		// fsync that failed): a record without its data file would show
 		// an upload that cannot be resumed. We hold the lock, so any
@@ -391,7 +394,7 @@ func (b *Backend) remove(id string) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("local: delete %s: %w", id, errors.Join(errs...))
 	}
-	if err := syncDir(b.shardPath(id)); err != nil {
+	if err := b.dirs.sync(b.shardPath(id)); err != nil {
 		return fmt.Errorf("local: delete %s: %w", id, err)
 	}
 	os.Remove(b.markPath(id))

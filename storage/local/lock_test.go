@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 )
@@ -22,15 +24,29 @@ func openFDs(t *testing.T) int {
 
 // TestOneDescriptorPerWriter: a live Writer holds one descriptor (its data
 // file, which is also its lock), created or resumed, so a server's
-// descriptor limit allows about as many uploads as connections.
+// descriptor limit allows about as many uploads as connections. The
+// Backend keeps the directories it syncs open besides, one per directory
+// (not per upload): all uploads here share one shard, opened before we
+// count.
 func TestOneDescriptorPerWriter(t *testing.T) {
 	b := newBackend(t, local.Config{})
 	const n = 10
+	inShard := func() string { return uuid.NewString()[:34] + "5a" }
+	create := func() (string, storage.Writer) {
+		id := inShard()
+		w, err := b.Create(t.Context(), id, storage.Meta{Name: "f", Size: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, w
+	}
+	_, w := create()
+	w.Abort(t.Context())
 	var ids []string
 	before := openFDs(t)
 	var writers []storage.Writer
 	for range n {
-		id, w := mustCreate(t, b, 10)
+		id, w := create()
 		mustWrite(t, w, []byte("abc"))
 		ids = append(ids, id)
 		writers = append(writers, w)

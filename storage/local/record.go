@@ -90,7 +90,7 @@ func (b *Backend) writeRecord(id string, rec record, before ...func() error) (er
 	if err := b.step("record: sync directory"); err != nil {
 		return fmt.Errorf("sync directory: %w", err)
 	}
-	return syncDir(b.shardPath(id))
+	return b.dirs.sync(b.shardPath(id))
 }
 
 // mapErr translates the file system's errors into storage's sentinels at the

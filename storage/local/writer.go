@@ -234,7 +234,7 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
-	if err := w.publish(rec, syncing(leaf)); err != nil {
+	if err := w.publish(rec, w.b.syncing(leaf)); err != nil {
 		w.b.indexRemove(rec.Modified, rec.ID)
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
