@@ -228,14 +228,19 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	rec.SHA256 = sha256
 	rec.State = nil
 	rec.Modified = w.b.now()
-	// The index entry is made durable before the record says complete (a
-	// complete record always has its entry); if the Commit fails, it goes.
+	// The index entry is made durable before the record says complete: a
+	// complete record always has its entry. If the Commit fails, the entry
+	// stays, unless the upload was deleted: the rename may have happened
+	// all the same (a directory sync that failed), and an entry whose
+	// record is not complete lists nothing.
 	leaf, err := w.b.indexAdd(rec.Modified, rec.ID)
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
 	if err := w.publish(rec, w.b.syncing(leaf)); err != nil {
-		w.b.indexRemove(rec.Modified, rec.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			w.b.indexRemove(rec.Modified, rec.ID)
+		}
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
 	// Complete now, the upload is no business of the expiry sweep. A marker
