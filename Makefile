@@ -35,8 +35,8 @@ $(STATICCHECK):
 	cp .tools/bin/staticcheck $@
 
 ## fuzz: every Go fuzz target for FUZZTIME each (make test runs TEST_FUZZTIME).
-## A failing input lands in <package>/testdata/fuzz/<Target>/: commit it with
-## its fix.
+## A failing input lands in <package>/testdata/fuzz/<Target>/: move it to
+## testdata/fuzz/<Target>/ (the seed corpora) with its fix.
 FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
@@ -92,6 +92,13 @@ soak:
 
 clean:
 	rm -rf bin artifacts $(INTEROP)/node_modules
+
+## burst: issue 10's target 7 (docs/reliability.md): 200 uploads of 8 MiB at
+## once against a real `ferry serve`, then RSS must be within twice idle 60 s
+## later (about 2 minutes; not part of `make test`).
+.PHONY: burst
+burst:
+	FERRY_BURST=1 $(GO) test -count=1 -timeout 10m -run '^TestBurstMemory$$' -v ./cmd/ferry
 
 ## load: the load and crash probes of docs/reliability.md against a real
 ## `ferry serve` process (about 5 minutes; not part of `make test`). The

@@ -22,11 +22,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ferryhq/ferry/internal/fixture"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/s3"
@@ -65,6 +67,31 @@ type server struct {
 	ts     *httptest.Server
 	token  string // sent by the helpers when set
 	client *http.Client
+	// clock is the server's and its storage's clock: a test moves it
+	// forward (clock.advance) instead of sleeping until something expires
+	// or until two uploads get different times.
+	clock *testClock
+}
+
+// testClock is the wall clock plus an offset that only grows. Times still
+// pass as they do (timers, deadlines and the sweep's ticker are real); a
+// test adds to the offset to make expiry come, or to give two uploads
+// distinct times, without waiting.
+type testClock struct{ offset atomic.Int64 }
+
+// now is the clock's time; the servers' Config.Now.
+func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// advance moves the clock d forward.
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// media is testdata/media/<name> of the module, read once at start-up.
+func media(name string) []byte {
+	b, err := os.ReadFile(fixture.Path("media", name))
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -75,8 +102,9 @@ func start(t *testing.T, c cfg) *server {
 		c.Storage = "s3"
 	}
 	var (
-		b   storage.Backend
-		dir string
+		b     storage.Backend
+		dir   string
+		clock = &testClock{}
 	)
 	switch c.Storage {
 	case "", "local":
@@ -84,7 +112,7 @@ func start(t *testing.T, c cfg) *server {
 		if dir == "" {
 			dir = t.TempDir()
 		}
-		lb, err := local.New(local.Config{Dir: dir, Expiry: c.Expiry})
+		lb, err := local.New(local.Config{Dir: dir, Expiry: c.Expiry, Now: clock.now})
 		if err != nil {
 			t.Fatalf("local.New: %v", err)
 		}
@@ -93,7 +121,7 @@ func start(t *testing.T, c cfg) *server {
 		if c.Dir != "" {
 			t.Fatalf("start: cfg.Dir %q with Storage s3", c.Dir)
 		}
-		b = s3test.NewBackend(t, func(sc *s3.Config) { sc.Expiry = c.Expiry })
+		b = s3test.NewBackend(t, func(sc *s3.Config) { sc.Expiry, sc.Now = c.Expiry, clock.now })
 	default:
 		t.Fatalf("start: unknown cfg.Storage %q", c.Storage)
 	}
@@ -109,12 +137,13 @@ func start(t *testing.T, c cfg) *server {
 		Tokens:         c.Tokens,
 		AllowedOrigins: c.AllowedOrigins,
 		SweepInterval:  c.Sweep,
+		Now:            clock.now,
 	})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	s := &server{t: t, URL: ts.URL, Dir: dir, srv: srv, ts: ts,
+	s := &server{t: t, URL: ts.URL, Dir: dir, srv: srv, ts: ts, clock: clock,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}}
 	if len(c.Tokens) > 0 {
 		s.token = c.Tokens[0]

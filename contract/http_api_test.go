@@ -121,7 +121,7 @@ func TestListFilesPaging(t *testing.T) {
 		id := s.upload(t, fmt.Sprintf("f%d.bin", i), "application/octet-stream", b)
 		made = append(made, id)
 		bodies[id] = b
-		time.Sleep(2 * time.Millisecond)
+		s.clock.advance(time.Second) // the next completes a second later
 	}
 	// Not listed: an incomplete upload, an aborted one, a deleted file.
 	w := s.dial(t)
@@ -599,11 +599,11 @@ func TestListOrderOfOverlappingUploads(t *testing.T) {
 	s := start(t, cfg{})
 	a, b := s.dial(t), s.dial(t)
 	idA := a.startUpload("a.bin", 1, nil)
-	time.Sleep(5 * time.Millisecond)
+	s.clock.advance(time.Second)
 	idB := b.startUpload("b.bin", 1, nil)
 	b.sendBin([]byte{1})
 	b.finish(idB, []byte{1})
-	time.Sleep(5 * time.Millisecond)
+	s.clock.advance(time.Second)
 	a.sendBin([]byte{2})
 	a.finish(idA, []byte{2})
 	p := s.list(t, "")

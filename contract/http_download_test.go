@@ -109,21 +109,20 @@ func TestDownloadHeadersGetAndHead(t *testing.T) {
 func TestContentDispositionType(t *testing.T) {
 	t.Parallel()
 	s := start(t, cfg{})
-	mp4 := append([]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), make([]byte, 64)...)
 	for _, tc := range []struct {
 		mime   string
 		body   []byte
 		inline bool
 	}{
 		{"image/png", pngBytes, true},
-		{"image/gif", append([]byte("GIF89a\x01\x00\x01\x00"), make([]byte, 32)...), true},
-		{"audio/mpeg", append([]byte("ID3\x03\x00\x00\x00\x00\x00\x00"), make([]byte, 64)...), true},
-		{"video/mp4", mp4, true},
-		{"application/pdf", []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), true},
+		{"image/gif", media("pixel.gif"), true},
+		{"audio/mpeg", media("silence.mp3"), true},
+		{"video/mp4", media("tiny.mp4"), true},
+		{"application/pdf", media("tiny.pdf"), true},
 		{"text/plain", textBytes, true},
 		{"text/html", htmlBytes, false},
 		{"application/octet-stream", data(100, 1), false},
-		{"application/zip", append([]byte("PK\x03\x04"), make([]byte, 40)...), false},
+		{"application/zip", media("tiny.zip"), false},
 		{"application/javascript", []byte("alert(1)\n"), false},
 		{"application/xhtml+xml", []byte("<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"></html>"), false},
 	} {

@@ -364,7 +364,7 @@ func TestShutdownClosesGoingAway(t *testing.T) {
 // deleted with their bytes"; resume of an expired id answers not_found.
 func TestExpiredUploadIsGone(t *testing.T) {
 	t.Parallel()
-	s := start(t, cfg{Expiry: time.Second, Sweep: 100 * time.Millisecond})
+	s := start(t, cfg{Expiry: time.Hour, Sweep: 100 * time.Millisecond})
 	w := s.dial(t)
 	w.sendJSON(map[string]any{"type": "start", "name": "old.bin", "size": 100})
 	f := w.expect("ready")
@@ -375,14 +375,15 @@ func TestExpiredUploadIsGone(t *testing.T) {
 	checkFollowHeaders(t, st.resp)
 	st.waitLen(t, 10, 5*time.Second)
 	w.closeClean()
-	deadline := time.Now().Add(10 * time.Second)
+	s.clock.advance(2 * time.Hour)
+	deadline := time.Now().Add(10 * time.Second) // for the sweep, every 100 ms
 	for {
 		resp, b := s.get(t, "/api/files/"+id, nil)
 		if resp.StatusCode == http.StatusNotFound {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("an upload with a 1s expiry is still there after 10s: %d %s", resp.StatusCode, b)
+			t.Fatalf("an upload 2h past its 1h expiry is still there after 10s: %d %s", resp.StatusCode, b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -398,11 +399,11 @@ func TestExpiredUploadIsGone(t *testing.T) {
 // has deleted it yet.
 func TestExpiredUploadNotResumableBeforeSweep(t *testing.T) {
 	t.Parallel()
-	s := start(t, cfg{Expiry: time.Second})
+	s := start(t, cfg{Expiry: time.Hour})
 	w := s.dial(t)
 	id := w.startUpload("old.bin", 100, nil)
 	w.closeClean()
-	time.Sleep(2500 * time.Millisecond)
+	s.clock.advance(2 * time.Hour)
 	w2 := s.dial(t)
 	w2.sendJSON(map[string]any{"type": "resume", "id": id})
 	w2.expectError("not_found", "", false)
@@ -425,14 +426,14 @@ func decodeFrame(t *testing.T, msg []byte) frame {
 // holding it learns not_found at its next message (as after a DELETE).
 func TestExpiryOfAnUploadHeldByAnIdleConnection(t *testing.T) {
 	t.Parallel()
-	s := start(t, cfg{Expiry: time.Second, Sweep: 100 * time.Millisecond})
+	s := start(t, cfg{Expiry: time.Hour, Sweep: 100 * time.Millisecond})
 	w := s.dial(t)
 	w.sendJSON(map[string]any{"type": "start", "name": "idle.bin", "size": 20})
 	f := w.expect("ready")
 	id := checkReady(t, f, "", 0, 20)
 	w.sendBin(data(10, 98))
-	p := w.waitOffset(id, 10, 5*time.Second)
-	time.Sleep(time.Until(p.at.Add(2500 * time.Millisecond)))
+	w.waitOffset(id, 10, 5*time.Second)
+	s.clock.advance(2 * time.Hour)
 	resp, b := s.get(t, "/api/files/"+id, nil)
 	wantStatus(t, "GET /api/files/<expired, held by an idle connection>", resp, b, http.StatusNotFound)
 	w2 := s.dial(t)

@@ -283,10 +283,12 @@ func TestDeclaredChecksum(t *testing.T) {
 	})
 }
 
+// Small files of each kind, shared with other packages' tests in the
+// module's testdata/media/.
 var (
-	pngBytes  = append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"), bytes.Repeat([]byte{0}, 64)...)
-	htmlBytes = []byte("<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>\n")
-	textBytes = []byte("just some plain text, nothing to see here.\n")
+	pngBytes  = media("pixel.png")
+	htmlBytes = media("page.html")
+	textBytes = media("note.txt")
 )
 
 // §1: "A mime or sniffed content type outside the server's allowed list

@@ -75,11 +75,11 @@ func TestExpiresAtMovesWithWrites(t *testing.T) {
 	id := checkReady(t, f, "", 0, 100)
 	ea1, _ := f.str("expires_at")
 	exp1, _ := time.Parse(time.RFC3339, ea1)
-	time.Sleep(1100 * time.Millisecond) // RFC 3339 may be second-granular
-	beforeWrite := time.Now()
+	s.clock.advance(time.Minute) // RFC 3339 may be second-granular
+	beforeWrite := s.clock.now()
 	w.sendBin(data(40, 1))
 	w.waitOffset(id, 40, 5*time.Second)
-	afterWrite := time.Now()
+	afterWrite := s.clock.now()
 	w.closeClean()
 
 	w2 := s.dial(t)

@@ -4,16 +4,15 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ferryhq/ferry/internal/fixture"
 )
 
 // FuzzPlanRange: whatever the Range header, the plan never panics and every
 // range it returns lies inside the file, asks for no more bytes than the
 // file has, and comes from at most maxRanges specs.
 func FuzzPlanRange(f *testing.F) {
-	for _, seed := range []string{"bytes=0-99", "bytes=-0", "bytes=5-", "BYTES=1-2,3-4", "bytes=,,", "bytes=9223372036854775807-",
-		"bytes=-9223372036854775808", "bytes=0-0,-1", "items=0-1", "bytes= 1 - 2 ", strings.Repeat("bytes=0-1,", 40)} {
-		f.Add(seed, int64(1000))
-	}
+	fixture.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, header string, size int64) {
 		if size < 0 {
 			size = -size
@@ -47,9 +46,7 @@ func FuzzPlanRange(f *testing.F) {
 // FuzzContentDisposition: whatever the stored name, the header is one line
 // of printable ASCII that a client can parse.
 func FuzzContentDisposition(f *testing.F) {
-	for _, seed := range []string{"a.txt", "évil\".html", "..\\..\\win.ini", ".", "..", "a\r\nX-Injected: 1", "\u202egpj.exe", strings.Repeat("é", 30_000), ""} {
-		f.Add(seed, false)
-	}
+	fixture.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, name string, attachment bool) {
 		if !utf8.ValidString(name) {
 			name = strings.ToValidUTF8(name, "?")

@@ -112,7 +112,7 @@ func New(cfg Config) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	h.partial, _ = cfg.Backend.(storage.PartialOpener)
+	h.partial, _ = storage.As[storage.PartialOpener](cfg.Backend)
 	return h, nil
 }
 

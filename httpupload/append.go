@@ -62,7 +62,7 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, p protocol, id 
 	}
 	defer t.release()
 	info := sw.Info()
-	if expired(info) {
+	if h.expired(info) {
 		return errGone
 	}
 	if offset != t.durable {
@@ -127,7 +127,7 @@ func (h *Handler) appendToComplete(w http.ResponseWriter, r *http.Request, p pro
 // that holds it too, by takeover (waiting up to TakeoverWait for it to let
 // go), or as a plain Resume where the backend cannot take over.
 func (h *Handler) acquire(ctx context.Context, id string) (storage.Writer, error) {
-	taker, ok := h.backend.(storage.TakeOverer)
+	taker, ok := storage.As[storage.TakeOverer](h.backend)
 	if !ok {
 		return h.backend.Resume(ctx, id)
 	}
@@ -149,7 +149,7 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, p protocol, id st
 	if err != nil {
 		return storageError("stat", err)
 	}
-	if expired(info) {
+	if h.expired(info) {
 		return errGone
 	}
 	h.describeInfo(w, p, info)
@@ -169,7 +169,7 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, p protocol, id st
 // settled returns the upload's state once no HTTP request is writing it:
 // a yielding holder is taken over and let go at once.
 func (h *Handler) settled(ctx context.Context, id string) (storage.Info, error) {
-	if _, ok := h.backend.(storage.TakeOverer); ok {
+	if _, ok := storage.As[storage.TakeOverer](h.backend); ok {
 		sw, err := h.acquire(ctx, id)
 		if err == nil {
 			info := sw.Info()

@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/ferryhq/ferry/storage"
 )
@@ -292,6 +291,6 @@ func (h *Handler) describeInfo(w http.ResponseWriter, p protocol, info storage.I
 
 // expired reports whether an incomplete upload is past its expiry but not
 // deleted yet: it is answered as gone (410) and not written any more.
-func expired(info storage.Info) bool {
-	return !info.Complete && !info.ExpiresAt.IsZero() && time.Now().After(info.ExpiresAt)
+func (h *Handler) expired(info storage.Info) bool {
+	return !info.Complete && !info.ExpiresAt.IsZero() && h.now().After(info.ExpiresAt)
 }

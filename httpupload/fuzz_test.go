@@ -7,15 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/fixture"
 	"github.com/ferryhq/ferry/storage/local"
 )
 
 // FuzzTusMetadata: parsing Upload-Metadata never panics, and what it
 // accepts encodes back to a value that parses to the same pairs.
 func FuzzTusMetadata(f *testing.F) {
-	for _, seed := range []string{"", "filename YS5iaW4=,filetype aW1hZ2UvcG5n", "flag", "a b,a c", " , ", "k !!", "name w6k=,sha256 "} {
-		f.Add(seed)
-	}
+	fixture.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, v string) {
 		m, err := parseTusMetadata(v)
 		if err != nil {
@@ -37,11 +36,7 @@ func FuzzTusMetadata(f *testing.F) {
 // the handler answers without panicking and never with a 5xx (the store is
 // healthy), and a refusal stores nothing past what was acknowledged.
 func FuzzHeaders(f *testing.F) {
-	f.Add("POST", "1.0.0", "10", "", "filename YQ==", "", "", "", "application/offset+octet-stream", "0123456789")
-	f.Add("POST", "", "", "", "", "?1", "", "", "image/png", "abc")
-	f.Add("PATCH", "1.0.0", "", "1", "", "", "0", "sha1 AAAA", "application/offset+octet-stream", "x")
-	f.Add("PATCH", "", "5", "", "", "?0", "18446744073709551616", "", "application/partial-upload", "")
-	f.Add("POST", "1.0.0", "-1", "1", "filename !!", "?2", "", "md5 zz", "", "")
+	fixture.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, verb, tus, length, deferLen, meta, complete, offset, checksum, ctype, body string) {
 		methods := []string{"POST", "PATCH", "HEAD", "DELETE", "OPTIONS"}
 		method := methods[len(verb)%len(methods)]

@@ -37,6 +37,9 @@ type Config struct {
 	Registerer   prometheus.Registerer // nil = no metrics
 	Logger       *slog.Logger          // nil = slog.Default()
 	NewID        func() string         // nil = uuid v7 (google/uuid)
+	// Now is the clock against which an upload's ExpiresAt is compared
+	// (410 once past it); nil = time.Now. It should be the backend's clock.
+	Now func() time.Time
 }
 
 // Handler serves uploads over plain HTTP with tus 1.0 and the IETF
@@ -50,6 +53,7 @@ type Handler struct {
 	takeoverWait time.Duration
 	log          *slog.Logger
 	newID        func() string
+	now          func() time.Time
 	metrics      *metrics
 	// minCheckpoint is the least time between two checkpoints made while a
 	// body streams in; the backend's hint if it has one.
@@ -85,6 +89,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = storage.NewID
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	allowed, err := checkpoint.ParseTypes(cfg.AllowedTypes)
 	if err != nil {
 		return nil, fmt.Errorf("httpupload: Config.AllowedTypes: %w", err)
@@ -101,11 +108,12 @@ func New(cfg Config) (*Handler, error) {
 		takeoverWait:  cfg.TakeoverWait,
 		log:           cfg.Logger,
 		newID:         cfg.NewID,
+		now:           cfg.Now,
 		metrics:       m,
 		minCheckpoint: checkpointEvery,
 		closing:       make(chan struct{}),
 	}
-	if hinter, ok := cfg.Backend.(storage.CheckpointHinter); ok {
+	if hinter, ok := storage.As[storage.CheckpointHinter](cfg.Backend); ok {
 		h.minCheckpoint = max(h.minCheckpoint, hinter.CheckpointInterval())
 	}
 	return h, nil

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
+	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/storagetest"
 )
 
@@ -399,5 +401,34 @@ func TestDeferredLengthWithoutBytesIsKept(t *testing.T) {
 	}
 	if _, got := s.stored(t, loc); !bytes.Equal(got, data) {
 		t.Fatal("stored bytes differ")
+	}
+}
+
+// TestExpiryByConfigNow: an incomplete upload past its ExpiresAt by the
+// Handler's clock (Config.Now) answers 410 to HEAD and PATCH, even while
+// the backend's own clock has not reached it.
+func TestExpiryByConfigNow(t *testing.T) {
+	b, err := local.New(local.Config{Dir: t.TempDir(), Expiry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ahead atomic.Int64
+	s := newServer(t, func(c *Config) {
+		c.Backend = b
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	})
+	loc := s.createTus(t, 10, "")
+	if resp := s.patchTus(t, loc, 0, []byte("abc"), nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %d", resp.StatusCode)
+	}
+	if resp, _ := s.do(t, http.MethodHead, loc, tusHdr(nil), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD before the expiry: %d", resp.StatusCode)
+	}
+	ahead.Store(int64(2 * time.Hour))
+	if resp, _ := s.do(t, http.MethodHead, loc, tusHdr(nil), nil); resp.StatusCode != http.StatusGone {
+		t.Errorf("HEAD 2h after: %d, want 410", resp.StatusCode)
+	}
+	if resp := s.patchTus(t, loc, 3, []byte("def"), nil); resp.StatusCode != http.StatusGone {
+		t.Errorf("PATCH 2h after: %d, want 410", resp.StatusCode)
 	}
 }

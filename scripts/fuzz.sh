@@ -8,9 +8,11 @@
 # anyway, the target is run once more with a count of executions instead;
 # a real finding always writes "Failing input written to ..." and fails.
 #
-# Seed corpora live beside each package in testdata/fuzz/<Target>/; a
-# failing input is written there too, and then belongs in a commit with
-# its fix. Usage: scripts/fuzz.sh [go test flags...]
+# Seed corpora live in the top-level testdata/fuzz/<Target>/ (each target
+# loads them with fixture.AddSeeds); Go writes a failing input to
+# <package>/testdata/fuzz/<Target>/, and it belongs, moved to the top-level
+# directory, in a commit with its fix (docs/testing.md). Usage:
+# scripts/fuzz.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}

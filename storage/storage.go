@@ -269,9 +269,11 @@ type PartialOpener interface {
 
 // Expirer is implemented by backends that delete incomplete uploads left
 // untouched past their expiry period. DeleteExpired removes every incomplete
-// upload whose ExpiresAt is before now and returns how many it removed.
+// upload whose ExpiresAt is before now, calls deleted (when it is not nil)
+// with the Info each one had, once it is gone, and returns how many it
+// removed.
 type Expirer interface {
-	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+	DeleteExpired(ctx context.Context, now time.Time, deleted func(Info)) (int, error)
 }
 
 // CheckpointHinter is implemented by backends whose Checkpoint is costly
@@ -310,3 +312,47 @@ type TakeOverer interface {
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
+
+// Unwrapper is implemented by Backends that wrap another one to observe or
+// change some of its calls (events.Backend, fault injectors in tests). As
+// finds the optional capabilities of the wrapped Backend through it, so a
+// wrapper implements only the capabilities whose calls it changes.
+type Unwrapper interface {
+	Unwrap() Backend
+}
+
+// As returns b as a T (an optional capability such as PartialOpener or
+// Expirer) if b implements it, or else the first Backend down b's chain of
+// Unwrap calls that does. It is how callers look for optional capabilities:
+// a plain type assertion would miss those of a wrapped Backend.
+func As[T any](b Backend) (T, bool) {
+	for b != nil {
+		if t, ok := b.(T); ok {
+			return t, true
+		}
+		u, ok := b.(Unwrapper)
+		if !ok {
+			break
+		}
+		b = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// ErrRefused is returned by a Create that a policy outside the store
+// refused (a pre-create hook). A *RefusedError wraps it with a message for
+// the client.
+var ErrRefused = errors.New("storage: upload refused")
+
+// RefusedError is a refusal with a message meant for the client, which the
+// protocols send on as it is (unlike every other error's text).
+type RefusedError struct {
+	// Message says why, in words for the person uploading.
+	Message string
+}
+
+func (e *RefusedError) Error() string { return "storage: upload refused: " + e.Message }
+
+// Unwrap makes errors.Is(err, ErrRefused) hold.
+func (e *RefusedError) Unwrap() error { return ErrRefused }

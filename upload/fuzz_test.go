@@ -4,6 +4,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/ferryhq/ferry/internal/fixture"
 	"github.com/ferryhq/ferry/storage"
 )
 
@@ -12,11 +13,7 @@ import (
 // size >= 0 and passes storage.Meta.Validate (so its sha256, if any, is
 // lower case); a resume has an id.
 func FuzzParseRequest(f *testing.F) {
-	for _, seed := range []string{`{"type":"start","name":"a.bin","size":0}`, `{"type":"resume","id":"x"}`, `{"type":"end"}`,
-		`{"type":"start","name":"a","size":1e3}`, `{"type":"start","name":"","size":-1}`, `{"type":"start","name":"a","size":99999999999999999999}`,
-		`{"type":"start","name":"a","size":1,"sha256":"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"}`, `[]`, `null`, `{"type":null}`} {
-		f.Add([]byte(seed))
-	}
+	fixture.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := parseRequest(data)
 		if err != nil {

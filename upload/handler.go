@@ -166,7 +166,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		checkpointSlots: make(chan struct{}, maxParallelCheckpoints),
 		sessions:        make(map[*session]struct{}),
 	}
-	if hinter, ok := cfg.Backend.(storage.CheckpointHinter); ok {
+	if hinter, ok := storage.As[storage.CheckpointHinter](cfg.Backend); ok {
 		h.minCheckpoint = max(h.minCheckpoint, hinter.CheckpointInterval())
 	}
 	h.upgrader = websocket.Upgrader{

@@ -97,8 +97,8 @@ func (b *recordingBackend) OpenPartial(ctx context.Context, id string) (io.ReadS
 	return b.Backend.(storage.PartialOpener).OpenPartial(ctx, id)
 }
 
-func (b *recordingBackend) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	return b.Backend.(storage.Expirer).DeleteExpired(ctx, now)
+func (b *recordingBackend) DeleteExpired(ctx context.Context, now time.Time, deleted func(storage.Info)) (int, error) {
+	return b.Backend.(storage.Expirer).DeleteExpired(ctx, now, deleted)
 }
 
 func (b *recordingBackend) Ping(ctx context.Context) error {

@@ -24,7 +24,7 @@ func (s *Server) health(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), healthTimeout)
 	defer cancel()
 	var err error
-	if p, ok := s.cfg.Backend.(storage.Pinger); ok {
+	if p, ok := storage.As[storage.Pinger](s.cfg.Backend); ok {
 		err = p.Ping(ctx)
 	} else {
 		_, err = s.cfg.Backend.List(ctx, "", 1)

@@ -77,6 +77,12 @@ type Config struct {
 	// SweepInterval is how often expired uploads are deleted; 0 means
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
+	// Now is the clock of expiry: the sweep deletes what expired by it, and
+	// tus and IETF requests answer 410 for uploads past their expiry by
+	// it. nil means time.Now. It should be the backend's clock (local.Config
+	// and s3.Config have their own Now), so tests set the time instead of
+	// waiting for it.
+	Now func() time.Time
 }
 
 // DefaultSweepInterval is how often expired uploads are deleted when
@@ -133,6 +139,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.LinkTTL == 0 {
 		cfg.LinkTTL = DefaultLinkTTL
 	}
@@ -173,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 		Registerer:   s.registry,
 		Logger:       cfg.Logger,
 		NewID:        cfg.NewID,
+		Now:          cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: HTTP upload handler: %w", err)
@@ -190,7 +200,7 @@ func New(cfg Config) (*Server, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = httperr.Handler(cfg.Logger)
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	e.Use(nosniff, middleware.Recover(), newRequestMetrics(s.registry), s.hostGuard)
 	if len(cfg.AllowedOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
@@ -254,14 +264,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // SweepExpired deletes expired incomplete uploads every SweepInterval until
 // ctx ends. It returns at once when the backend cannot expire uploads.
 func (s *Server) SweepExpired(ctx context.Context) {
-	expirer, ok := s.cfg.Backend.(storage.Expirer)
+	expirer, ok := storage.As[storage.Expirer](s.cfg.Backend)
 	if !ok {
 		return
 	}
 	tick := time.NewTicker(s.cfg.SweepInterval)
 	defer tick.Stop()
 	for {
-		n, err := expirer.DeleteExpired(ctx, time.Now())
+		n, err := expirer.DeleteExpired(ctx, s.cfg.Now(), nil)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.logger.Warn("deleting expired uploads failed", "err", err)
@@ -347,7 +357,7 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 			}
 			status := c.Response().Status
 			if err != nil && !c.Response().Committed {
-				status, _ = httperr.Classify(err)
+				status, _ = httperr.Classify(fromEcho(err))
 			}
 			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
 			if route != "/ws/upload" {

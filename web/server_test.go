@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,11 +324,15 @@ func TestUploadThenDownload(t *testing.T) {
 // untouched past its expiry, bytes and all.
 func TestSweepDeletesExpiredUploads(t *testing.T) {
 	dir := t.TempDir()
-	b, err := local.New(local.Config{Dir: dir, Expiry: 100 * time.Millisecond})
+	// One clock for storage and server, moved past the expiry instead of
+	// waiting for it.
+	var ahead atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	b, err := local.New(local.Config{Dir: dir, Expiry: time.Hour, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.New(web.Config{Config: upload.Config{Backend: b}, SweepInterval: 20 * time.Millisecond})
+	srv, err := web.New(web.Config{Config: upload.Config{Backend: b}, SweepInterval: 20 * time.Millisecond, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +347,7 @@ func TestSweepDeletesExpiredUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
+	ahead.Store(int64(2 * time.Hour))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	swept := make(chan struct{})

@@ -1,7 +1,7 @@
 // Package httperr is ferry's one map from errors to HTTP responses.
 //
 // Handlers return plain Go errors: storage's sentinels (storage.ErrNotFound…),
-// an *Error made here for request problems, or anything else. Handler turns
+// an *Error made here for request problems, or anything else. Write turns
 // every one of them into a status and a JSON body {"error": "<code>"}; an
 // error it does not know becomes a 500 "internal_error" whose text is logged,
 // never sent, so internal paths and messages do not leak.
@@ -17,8 +17,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/ferryhq/ferry/storage"
 )
 
@@ -29,7 +27,7 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
-	// Header is set on the response after Handler has removed the headers
+	// Header is set on the response after Write has removed the headers
 	// that describe a body, for errors whose status requires a header of its
 	// own (a 416 carries Content-Range: bytes */size).
 	Header http.Header
@@ -76,7 +74,6 @@ var (
 // Classify returns the status and code that err answers with.
 func Classify(err error) (status int, code string) {
 	var e *Error
-	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &e):
 		return e.Status, e.Code
@@ -97,13 +94,18 @@ func Classify(err error) (status int, code string) {
 		// The client left before the answer: nobody reads it, and it is
 		// not the server's failure.
 		return StatusClientClosed, "client_closed"
-	case errors.As(err, &he):
-		return he.Code, codeForStatus(he.Code)
 	}
 	return http.StatusInternalServerError, "internal_error"
 }
 
-// codeForStatus names echo's own errors (unknown route, wrong method…).
+// FromStatus is the *Error for a bare HTTP status that a router or server
+// answered itself (an unknown route, a wrong method…), named by its status:
+// "not_found", "method_not_allowed", or the status text in snake case; every
+// 5xx is "internal_error". err, if any, is kept for the log.
+func FromStatus(status int, err error) *Error {
+	return &Error{Status: status, Code: codeForStatus(status), Err: err}
+}
+
 func codeForStatus(status int) string {
 	switch status {
 	case http.StatusNotFound:
@@ -125,32 +127,8 @@ func codeForStatus(status int) string {
 	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }
 
-// Handler returns an echo.HTTPErrorHandler that answers every error as
-// Write does. Once a response is committed nothing can be said any more, so
-// the error is only logged.
-func Handler(logger *slog.Logger) echo.HTTPErrorHandler {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			req := c.Request()
-			status, _ := Classify(err)
-			level := slog.LevelError
-			if status < 500 {
-				level = slog.LevelDebug // the client left mid-answer
-			}
-			logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path,
-				"status", status, "committed", true, "err", err)
-			return
-		}
-		Write(c.Response(), c.Request(), err, logger)
-	}
-}
-
 // Write answers err with its status and {"error": code} (a problem document
-// for an *Error with a ProblemType), for handlers that are plain
-// http.Handlers. Errors answering 5xx are logged with their text, which is
+// for an *Error with a ProblemType). Errors answering 5xx are logged with their text, which is
 // never sent. Headers describing a body that will not be sent (ETag,
 // Last-Modified, Content-Disposition, ranges) are removed first, as
 // net/http's ServeContent does.

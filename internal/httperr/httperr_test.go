@@ -9,8 +9,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/ferryhq/ferry/internal/httperr"
 	"github.com/ferryhq/ferry/storage"
 )
@@ -33,8 +31,10 @@ func TestClassify(t *testing.T) {
 		{"wrapped ferry error", fmt.Errorf("ctx: %w", httperr.ErrUnauthorized), 401, "unauthorized"},
 		{"storage timeout", context.DeadlineExceeded, 503, "unavailable"},
 		{"client went away", fmt.Errorf("stat: %w", context.Canceled), 499, "client_closed"},
-		{"echo route miss", echo.ErrNotFound, 404, "not_found"},
-		{"echo wrong method", echo.ErrMethodNotAllowed, 405, "method_not_allowed"},
+		{"a router's miss", httperr.FromStatus(404, nil), 404, "not_found"},
+		{"a router's wrong method", httperr.FromStatus(405, errors.New("no GET")), 405, "method_not_allowed"},
+		{"a status named by its text", httperr.FromStatus(http.StatusRequestTimeout, nil), 408, "request_timeout"},
+		{"any 5xx status", httperr.FromStatus(http.StatusBadGateway, nil), 502, "internal_error"},
 		{"anything else", errors.New("disk exploded at /var/secret"), 500, "internal_error"},
 	}
 	for _, tt := range tests {
@@ -47,46 +47,38 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// TestHandlerAnswers checks the body, that internal text never leaks, and
+// TestWriteAnswers checks the body, that internal text never leaks, and
 // that headers describing a body that is not sent are dropped.
-func TestHandlerAnswers(t *testing.T) {
-	e := echo.New()
-	e.HTTPErrorHandler = httperr.Handler(nil)
-	e.GET("/boom", func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("ETag", `"abc"`)
-		h.Set("Content-Disposition", "attachment")
-		h.Set("Content-Type", "image/png")
-		return errors.New("disk exploded at /var/secret")
-	})
-	e.GET("/range", func(c echo.Context) error {
-		return &httperr.Error{Status: 416, Code: "range_not_satisfiable", Header: http.Header{"Content-Range": {"bytes */10"}}}
-	})
-
+func TestWriteAnswers(t *testing.T) {
 	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest("GET", "/boom", nil))
+	h := rec.Header()
+	h.Set("ETag", `"abc"`)
+	h.Set("Content-Disposition", "attachment")
+	h.Set("Content-Type", "image/png")
+	httperr.Write(rec, httptest.NewRequest("GET", "/boom", nil), errors.New("disk exploded at /var/secret"), nil)
 	var body map[string]string
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body["error"] != "internal_error" || len(body) != 1 {
-		t.Fatalf("500 body %q (%v)", rec.Body.String(), err)
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 500 || body["error"] != "internal_error" || len(body) != 1 {
+		t.Fatalf("500 answered %d, body %q (%v)", rec.Code, rec.Body.String(), err)
 	}
 	for _, h := range []string{"ETag", "Content-Disposition"} {
 		if rec.Header().Get(h) != "" {
 			t.Errorf("%s survived an error: %q", h, rec.Header().Get(h))
 		}
 	}
-	if ct := rec.Header().Get("Content-Type"); ct != "application/json" && ct != "application/json; charset=UTF-8" {
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type %q", ct)
 	}
 
 	rec = httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest("GET", "/range", nil))
+	httperr.Write(rec, httptest.NewRequest("GET", "/range", nil),
+		&httperr.Error{Status: 416, Code: "range_not_satisfiable", Header: http.Header{"Content-Range": {"bytes */10"}}}, nil)
 	if rec.Code != 416 || rec.Header().Get("Content-Range") != "bytes */10" {
 		t.Fatalf("416 answered %d with Content-Range %q", rec.Code, rec.Header().Get("Content-Range"))
 	}
 
 	rec = httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest("HEAD", "/nowhere", nil))
+	httperr.Write(rec, httptest.NewRequest("HEAD", "/nowhere", nil), httperr.FromStatus(404, nil), nil)
 	if rec.Code != 404 || rec.Body.Len() != 0 {
-		t.Fatalf("HEAD of an unknown route: %d with %d body bytes", rec.Code, rec.Body.Len())
+		t.Fatalf("HEAD answered %d with %d body bytes", rec.Code, rec.Body.Len())
 	}
 }

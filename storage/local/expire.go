@@ -12,7 +12,8 @@ import (
 )
 
 // DeleteExpired removes every incomplete upload whose ExpiresAt is before now
-// and returns how many it removed. Uploads that a live Writer holds, in this
+// and returns how many it removed, calling deleted (if not nil) with each
+// one's Info once it is gone. Uploads that a live Writer holds, in this
 // process or another, are skipped: their lock says someone is writing. It
 // also sweeps crash leftovers older than the expiry period (temporary files,
 // the data file of a Create that crashed before its record), which are not
@@ -21,7 +22,7 @@ import (
 // It reads the markers in uploads/, one per upload that may be incomplete,
 // and the records they name, and the temporary files: never the completed
 // files, however many there are.
-func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func(storage.Info)) (int, error) {
 	entries, err := os.ReadDir(b.sub(uploadsDir))
 	if err != nil {
 		return 0, fmt.Errorf("local: delete expired: %w", err)
@@ -36,9 +37,12 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 		if !storage.ValidID(id) {
 			continue // not ours: leave it alone
 		}
-		gone, err := b.expire(id, now)
+		info, gone, err := b.expire(id, now)
 		if gone {
 			removed++
+			if deleted != nil {
+				deleted(info)
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -67,41 +71,42 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 // alone if the upload is complete. A marker with no record is the
 // leftover of a Create that crashed or failed, or of a removal cut short:
 // once the marker is older than the expiry period, it goes with the data
-// file, if any, that no one holds.
-func (b *Backend) expire(id string, now time.Time) (bool, error) {
+// file, if any, that no one holds. It reports the Info a removed upload had.
+func (b *Backend) expire(id string, now time.Time) (storage.Info, bool, error) {
 	rec, err := readRecord(b.metaPath(id), id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return false, b.sweepOrphan(id, now)
+		return storage.Info{}, false, b.sweepOrphan(id, now)
 	case err != nil:
-		return false, nil // unreadable: left for a person (Delete removes it)
+		return storage.Info{}, false, nil // unreadable: left for a person (Delete removes it)
 	case rec.Complete:
 		// A Commit that crashed before removing its marker.
 		os.Remove(b.markPath(id))
-		return false, nil
+		return storage.Info{}, false, nil
 	case !b.expired(rec, now):
-		return false, nil
+		return storage.Info{}, false, nil
 	}
 	data, _, err := lockData(b.dataPath(id), false)
 	switch {
 	case errors.Is(err, storage.ErrLocked):
-		return false, nil
+		return storage.Info{}, false, nil
 	case errors.Is(err, storage.ErrNotFound):
 		// A record without its data file (a Delete cut short): no Writer
 		// can hold it, and Create makes the data file before the record.
 	case err != nil:
-		return false, fmt.Errorf("%s: %w", id, err)
+		return storage.Info{}, false, fmt.Errorf("%s: %w", id, err)
 	default:
 		defer unlockData(data, false)
 	}
 	// Re-read under the lock: a Writer may have checkpointed since.
-	if rec, err := readRecord(b.metaPath(id), id); err != nil || !b.expired(rec, now) {
-		return false, nil
+	rec, err = readRecord(b.metaPath(id), id)
+	if err != nil || !b.expired(rec, now) {
+		return storage.Info{}, false, nil
 	}
 	if err := b.remove(id); err != nil {
-		return false, err
+		return storage.Info{}, false, err
 	}
-	return true, nil
+	return b.info(rec), true, nil
 }
 
 func (b *Backend) expired(rec record, now time.Time) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/fixture"
 	"github.com/ferryhq/ferry/storage"
 )
 
@@ -11,9 +12,7 @@ import (
 // panics, refuses with ErrInvalid what it did not make, and a cursor it
 // accepts formats back to itself.
 func FuzzParseCursor(f *testing.F) {
-	for _, seed := range []string{"", "x", "MTcwMDAwMDAwMDAwMDAwMDAwMDo", "////", "AAAA", "bm90IGEgY3Vyc29y"} {
-		f.Add(seed)
-	}
+	fixture.AddSeeds(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		k, err := parseCursor(s)
 		if err != nil {

@@ -176,7 +176,7 @@ func TestKilledWriterReleasesLockAndKeepsCheckpoint(t *testing.T) {
 	if _, err := b.Resume(ctx, id); !errors.Is(err, storage.ErrLocked) {
 		t.Fatalf("Resume while the child holds the upload = %v, want ErrLocked", err)
 	}
-	if n, err := b.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0)); err != nil || n != 0 {
+	if n, err := b.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0), nil); err != nil || n != 0 {
 		t.Fatalf("DeleteExpired while the child holds the upload = %d, %v; want 0", n, err)
 	}
 

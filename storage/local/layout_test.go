@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/fixture"
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 )
@@ -36,7 +37,7 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-// The fixture testdata/flat is a data directory of the flat layout (every
+// The fixture testdata/local/flat (top level) is a data directory of the flat layout (every
 // upload's files directly under it): two complete files, an incomplete
 // upload with its checkpoint state, the old lock file of that upload, a
 // temporary record and a file that is not ferry's.
@@ -47,7 +48,7 @@ const (
 )
 
 func TestMigrateFlatLayout(t *testing.T) {
-	dir := copyDir(t, filepath.Join("testdata", "flat"))
+	dir := copyDir(t, fixture.Path("local", "flat"))
 	clk := &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
 	b := newBackend(t, local.Config{Dir: dir, Now: clk.Now, Expiry: 24 * time.Hour})
 	ctx := t.Context()
@@ -98,7 +99,7 @@ func TestMigrateFlatLayout(t *testing.T) {
 // While a process of an older version holds an upload's lock file, New
 // refuses the directory and moves nothing.
 func TestMigrateRefusesHeldLegacyLock(t *testing.T) {
-	dir := copyDir(t, filepath.Join("testdata", "flat"))
+	dir := copyDir(t, fixture.Path("local", "flat"))
 	holdLegacyLock(t, filepath.Join(dir, flatHalf+".lock"))
 	if _, err := local.New(local.Config{Dir: dir}); !errors.Is(err, storage.ErrLocked) {
 		t.Fatalf("New with a held legacy lock = %v, want ErrLocked", err)
@@ -257,7 +258,7 @@ func TestSweepFindsUploadsByMarker(t *testing.T) {
 		t.Fatalf("marker of an incomplete upload: %v", err)
 	}
 	clk.Add(2 * time.Hour)
-	if n, err := b.DeleteExpired(ctx, clk.Now()); err != nil || n != 1 {
+	if n, err := b.DeleteExpired(ctx, clk.Now(), nil); err != nil || n != 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
 	}
 	if _, err := os.Stat(local.MarkPath(b, stale)); !errors.Is(err, os.ErrNotExist) {

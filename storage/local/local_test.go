@@ -162,7 +162,7 @@ func TestExpiryFollowsClock(t *testing.T) {
 		if !s.held {
 			w.Close()
 		}
-		n, err := b.DeleteExpired(ctx, s.now)
+		n, err := b.DeleteExpired(ctx, s.now, nil)
 		if err != nil || n != s.want {
 			t.Fatalf("%s: DeleteExpired = %d, %v; want %d", s.name, n, err, s.want)
 		}
@@ -186,7 +186,7 @@ func TestExpiryFollowsClock(t *testing.T) {
 	if !done.ExpiresAt.IsZero() || !done.Modified.Equal(clk.Now()) {
 		t.Fatalf("committed: %+v, want no expiry, modified %v", done, clk.Now())
 	}
-	if n, err := b.DeleteExpired(ctx, clk.Now().AddDate(10, 0, 0)); err != nil || n != 0 {
+	if n, err := b.DeleteExpired(ctx, clk.Now().AddDate(10, 0, 0), nil); err != nil || n != 0 {
 		t.Fatalf("DeleteExpired with only a complete file = %d, %v", n, err)
 	}
 	if _, err := b.Open(ctx, id); err != nil {
@@ -241,7 +241,7 @@ func TestExpiredWhileHeld(t *testing.T) {
 		t.Fatalf("Checkpoint after ExpiresAt: %v, want ErrNotFound", err)
 	}
 	w.Close()
-	if n, err := b.DeleteExpired(t.Context(), clk.Now()); err != nil || n != 1 {
+	if n, err := b.DeleteExpired(t.Context(), clk.Now(), nil); err != nil || n != 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
 	}
 }
@@ -326,7 +326,7 @@ func TestTwoInstancesShareDir(t *testing.T) {
 	if _, err := b2.Create(ctx, id, storage.Meta{Name: "x", Size: 1}); !errors.Is(err, storage.ErrExists) {
 		t.Fatalf("Create from the other instance = %v, want ErrExists", err)
 	}
-	if n, err := b2.DeleteExpired(ctx, time.Now().AddDate(1, 0, 0)); err != nil || n != 0 {
+	if n, err := b2.DeleteExpired(ctx, time.Now().AddDate(1, 0, 0), nil); err != nil || n != 0 {
 		t.Fatalf("DeleteExpired from the other instance = %d, %v; want the held upload skipped", n, err)
 	}
 	w.Close()
@@ -576,7 +576,7 @@ func TestHostileIDsStayInside(t *testing.T) {
 			t.Fatalf("Stat(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
-	if _, err := b.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0)); err != nil {
+	if _, err := b.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range victims {
@@ -657,7 +657,7 @@ func TestCrashLeftovers(t *testing.T) {
 
 	// Now is real time here: the leftovers are two hours old, the live
 	// upload's files are fresh, and its lock is held.
-	n, err := b.DeleteExpired(ctx, time.Now())
+	n, err := b.DeleteExpired(ctx, time.Now(), nil)
 	if err != nil || n != 0 {
 		t.Fatalf("DeleteExpired = %d, %v; want 0 uploads (leftovers are not counted)", n, err)
 	}
@@ -675,7 +675,7 @@ func TestCrashLeftovers(t *testing.T) {
 	mustWrite(t, lw, []byte("defg"))
 	mustCheckpoint(t, lw, "t")
 	lw.Close()
-	if _, err := b.DeleteExpired(ctx, time.Now()); err != nil {
+	if _, err := b.DeleteExpired(ctx, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(dirNames(t, dir), "tmp/"+live+"-999") {

@@ -14,12 +14,13 @@ import (
 
 // DeleteExpired removes every incomplete upload whose ExpiresAt (last
 // durable write plus Config.Expiry) is before now: its multipart upload,
-// state and helper objects. It returns how many it removed. On the way it
+// state and helper objects. It returns how many it removed, calling deleted
+// (if not nil) with each one's Info. On the way it
 // finishes Commits that stopped after publishing their file, and removes
 // helper objects that belong to no upload (a Create that crashed) once they
 // are older than the expiry period. A Writer of this Backend holding a
 // removed upload fails its next Write with storage.ErrNotFound.
-func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func(storage.Info)) (int, error) {
 	dir := b.keys.uploadsDir()
 	removed := 0
 	var errs []error
@@ -31,12 +32,15 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 		if cur == "" {
 			return
 		}
-		ok, err := b.expire(ctx, cur, hasState, newest, now)
+		info, ok, err := b.expire(ctx, cur, hasState, newest, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upload %s: %w", cur, err))
 		}
 		if ok {
 			removed++
+			if deleted != nil {
+				deleted(info)
+			}
 		}
 	}
 	for oi := range b.c.ListObjectsIter(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
@@ -65,37 +69,38 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 
 // expire handles the helper objects of one id; it reports whether it
-// removed an expired upload.
-func (b *Backend) expire(ctx context.Context, id string, hasState bool, newest, now time.Time) (bool, error) {
+// removed an expired upload, and the Info that upload had.
+func (b *Backend) expire(ctx context.Context, id string, hasState bool, newest, now time.Time) (storage.Info, bool, error) {
 	if !hasState {
 		// No state: leftovers of a Create that crashed between taking the
 		// lease and writing the state, or of an interrupted removal.
 		if !newest.Add(b.cfg.Expiry).Before(now) {
-			return false, nil
+			return storage.Info{}, false, nil
 		}
-		return false, errors.Join(b.abortOrphans(ctx, id), b.removeAll(ctx, b.keys.uploadDir(id)))
+		return storage.Info{}, false, errors.Join(b.abortOrphans(ctx, id), b.removeAll(ctx, b.keys.uploadDir(id)))
 	}
 	var st uploadState
 	if _, err := b.getJSON(ctx, b.keys.state(id), &st); errors.Is(err, storage.ErrNotFound) {
-		return false, nil // removed meanwhile
+		return storage.Info{}, false, nil // removed meanwhile
 	} else if err != nil {
-		return false, err
+		return storage.Info{}, false, err
 	}
 	fr, err := b.readFile(ctx, id)
 	switch {
 	case err == nil:
-		return false, b.finishCommit(ctx, fr)
+		return storage.Info{}, false, b.finishCommit(ctx, fr)
 	case !errors.Is(err, storage.ErrNotFound):
-		return false, err
+		return storage.Info{}, false, err
 	}
-	if !b.uploadInfo(st).ExpiresAt.Before(now) {
-		return false, nil
+	info := b.uploadInfo(st)
+	if !info.ExpiresAt.Before(now) {
+		return storage.Info{}, false, nil
 	}
 	b.markGone(id)
 	if err := b.removeUpload(ctx, st); err != nil {
-		return false, err
+		return storage.Info{}, false, err
 	}
-	return true, nil
+	return info, true, nil
 }
 
 // abortOrphans aborts the multipart uploads on id's data key: a Create that

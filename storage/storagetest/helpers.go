@@ -190,7 +190,7 @@ func gone(t *testing.T, b storage.Backend, id string) {
 		w.Close()
 	}
 	wantErr(t, "Resume of a removed upload", err, storage.ErrNotFound)
-	if po, ok := b.(storage.PartialOpener); ok {
+	if po, ok := storage.As[storage.PartialOpener](b); ok {
 		r, err := po.OpenPartial(ctx, id)
 		if err == nil {
 			r.Close()

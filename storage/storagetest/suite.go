@@ -743,7 +743,7 @@ func testList(t *testing.T, b storage.Backend) {
 }
 
 func testDeleteExpired(t *testing.T, b storage.Backend) {
-	ex, ok := b.(storage.Expirer)
+	ex, ok := storage.As[storage.Expirer](b)
 	if !ok {
 		t.Skip("backend does not implement storage.Expirer")
 	}
@@ -757,15 +757,28 @@ func testDeleteExpired(t *testing.T, b storage.Backend) {
 	w.Close()
 
 	st := mustStat(t, b, idle)
-	n, err := ex.DeleteExpired(ctx, st.ExpiresAt.Add(-time.Second))
+	var reported []string
+	note := func(info storage.Info) {
+		if info.Complete || info.ID == "" {
+			t.Errorf("DeleteExpired reported %+v; want the Info of an incomplete upload", info)
+		}
+		reported = append(reported, info.ID)
+	}
+	n, err := ex.DeleteExpired(ctx, st.ExpiresAt.Add(-time.Second), note)
 	if err != nil || n != 0 {
 		t.Fatalf("DeleteExpired before anything expired = %d, %v; want 0", n, err)
 	}
 	mustStat(t, b, idle)
 
-	n, err = ex.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0))
+	n, err = ex.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0), note)
 	if err != nil || n != 2 {
 		t.Fatalf("DeleteExpired far in the future = %d, %v; want 2", n, err)
+	}
+	slices.Sort(reported)
+	want := []string{idle, empty}
+	slices.Sort(want)
+	if !slices.Equal(reported, want) {
+		t.Fatalf("DeleteExpired reported %v; want %v", reported, want)
 	}
 	gone(t, b, idle)
 	gone(t, b, empty)
@@ -773,14 +786,14 @@ func testDeleteExpired(t *testing.T, b storage.Backend) {
 	if st := mustStat(t, b, keep); !st.Complete {
 		t.Fatalf("Stat of the complete file = %+v", st)
 	}
-	n, err = ex.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0))
+	n, err = ex.DeleteExpired(ctx, time.Now().AddDate(100, 0, 0), nil)
 	if err != nil || n != 0 {
 		t.Fatalf("second DeleteExpired = %d, %v; want 0", n, err)
 	}
 }
 
 func testOpenPartial(t *testing.T, b storage.Backend) {
-	po, ok := b.(storage.PartialOpener)
+	po, ok := storage.As[storage.PartialOpener](b)
 	if !ok {
 		t.Skip("backend does not implement storage.PartialOpener")
 	}
@@ -823,7 +836,7 @@ func testOpenPartial(t *testing.T, b storage.Backend) {
 }
 
 func testPing(t *testing.T, b storage.Backend) {
-	p, ok := b.(storage.Pinger)
+	p, ok := storage.As[storage.Pinger](b)
 	if !ok {
 		t.Skip("backend does not implement storage.Pinger")
 	}

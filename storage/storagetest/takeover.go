@@ -13,7 +13,7 @@ import (
 // no TakeOverer, or the other way round: the two come together.
 func takeOverer(t *testing.T, b storage.Backend) storage.TakeOverer {
 	t.Helper()
-	to, ok := b.(storage.TakeOverer)
+	to, ok := storage.As[storage.TakeOverer](b)
 	_, w := create(t, b, 1)
 	_, yields := w.(storage.Yielder)
 	w.Close()
