@@ -336,8 +336,10 @@ func TestKillDuringCommitsKeepsIndexWhole(t *testing.T) {
 	kill9(t, cmd)
 	// Lines the child printed after the ones we read were done too.
 	for out.Scan() {
-		verb, id, _ := strings.Cut(out.Text(), " ")
-		if verb == "deleted" {
+		switch verb, id, _ := strings.Cut(out.Text(), " "); verb {
+		case "committed":
+			want[id] = true
+		case "deleted":
 			delete(want, id)
 		}
 	}
