@@ -85,8 +85,9 @@ func newBenchSetup(b *testing.B, size int64) *benchSetup {
 	}
 	ferry := httptest.NewServer(routes(dh, logger))
 	b.Cleanup(ferry.Close)
-	// The local backend keeps a file's bytes in <dir>/<id>.data.
-	path := filepath.Join(store.Dir(), id+".data")
+	// The local backend keeps a file's bytes in
+	// <dir>/files/<last two hex digits of the id>/<id>.data.
+	path := filepath.Join(store.Dir(), "files", id[len(id)-2:], id+".data")
 	base := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, path)
 	}))

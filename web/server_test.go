@@ -6,9 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -354,15 +355,16 @@ func TestSweepDeletesExpiredUploads(t *testing.T) {
 	defer func() { cancel(); <-swept }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		entries, err := os.ReadDir(dir)
+		// The local backend keeps an upload's files in subdirectories.
+		var left []string
+		err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(e.Name(), fileID) {
+				left = append(left, p)
+			}
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		var left []string
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), fileID) {
-				left = append(left, e.Name())
-			}
 		}
 		if len(left) == 0 {
 			return

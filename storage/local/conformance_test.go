@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/ferryhq/ferry/storage"
@@ -33,19 +32,8 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// dirFiles lists the names in dir: every upload's files (data, record,
-// legacy lock) and temporary files. The backend keeps nothing else there.
-func dirFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatalf("read %s: %v", dir, err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
+// dirFiles lists the files stored under dir: every upload's files (data,
+// record, marker, index entry) and temporary files.
+func dirFiles(t *testing.T, dir string) []string { return dirNames(t, dir) }
 
 var _ storage.Backend = (*local.Backend)(nil)

@@ -2,38 +2,71 @@
 //
 // # Layout
 //
-// Every upload, complete or not, is two files named by its id directly
-// under the data directory:
+// Every upload, complete or not, is two files in one of 256 shards, named
+// by the id's last two hex digits (random in both UUID versions), so that
+// no directory holds more than a 256th of the uploads:
 //
-//	<id>.data  the bytes, appended in place and never moved; also the
-//	           flock(2) target that makes one Writer the only one
-//	<id>.json  the record: declared metadata, created/modified times, the
-//	           durable offset with the caller's checkpoint state, and, once
-//	           complete, the digest
+//	files/<ss>/<id>.data  the bytes, appended in place and never moved;
+//	                      also the flock(2) target that makes one Writer
+//	                      the only one
+//	files/<ss>/<id>.json  the record: declared metadata, created/modified
+//	                      times, the durable offset with the caller's
+//	                      checkpoint state, and, once complete, the digest
 //
-// Ids reach the file system only after storage.ValidID accepted them, so a
-// name can never leave the directory. Temporary files start with ".tmp-" and
-// are never mistaken for an upload.
+// Two more directories let List and DeleteExpired read only what they
+// need, however many files there are:
+//
+//	uploads/<id>          an empty marker for each upload that may be
+//	                      incomplete: the expiry sweep reads these and
+//	                      their records, never the completed files
+//	index/<k>/.../<k>-<id> the list index: an empty file per completed
+//	                      file, named by its completion time so that the
+//	                      names sort newest first (index.go)
+//
+// and tmp/ holds temporary files until they are renamed into place. Ids
+// reach the file system only after storage.ValidID accepted them, so a
+// name can never leave the directory.
+//
+// The records are the single source of truth; markers and index entries
+// only point at them, and whoever follows one reads the record (a marker
+// whose upload is complete, an index entry whose file is gone or not
+// complete at that time, count for nothing). New builds the index again
+// from the records when index/.complete is missing: after the index was
+// deleted, or a build was cut short. That reads every record once; so does
+// the migration of a directory of the flat layout of earlier versions
+// (every upload's files directly under Dir), which New moves into the
+// shards by itself, refusing while a process of an older version still
+// holds one of its lock files. On a directory in this layout, New reads
+// only the top directory and files/.
 //
 // # Durability
 //
-// The record is the single source of truth and is only ever replaced whole:
-// written to a temporary file, fsynced, renamed over <id>.json, and the
-// directory fsynced. Checkpoint first fdatasyncs the data file, then renames
-// a record carrying the new offset and state, so after a crash (kill -9 or
-// power loss) the record names an offset whose bytes are on disk and the
-// state that goes with exactly that offset. Resume cuts the data file back
-// to that offset, dropping bytes that have no matching state.
+// The record is only ever replaced whole: written to a temporary file,
+// fsynced, renamed over files/<ss>/<id>.json, and the shard's directory
+// fsynced. Checkpoint fdatasyncs the data file together with the new
+// record's fsync, and renames the record only once both are done, so after
+// a crash (kill -9 or power loss) the record names an offset whose bytes
+// are on disk and the state that goes with exactly that offset. Resume
+// cuts the data file back to that offset, dropping bytes that have no
+// matching state.
 //
 // Commit renames a record marked complete over the old one. That rename is
 // the publication: Open serves only uploads whose record says complete, and
 // by then every byte is already durable and the data file is never written
-// again, so no reader sees a half-written file.
+// again, so no reader sees a half-written file. Its index entry is created
+// and its directory fsynced (together with the record's fsync) before that
+// rename, so a complete record always has its entry; the marker goes after.
 //
-// Create makes the data file first and the record last, and a Create that
-// fails at any step removes what it made, the record too if its rename went
-// through before the failure: until the record exists the upload does not,
-// and no record is ever left without its data file.
+// Create makes the data file first, then the marker, and the record last,
+// the marker durable before the record; a Create that fails at any step
+// removes what it made, the record too if its rename went through before
+// the failure: until the record exists the upload does not, and no record
+// is ever left without its data file.
+//
+// Directory fsyncs go through a group commit: Creates, Checkpoints,
+// Commits and Deletes that sync the same directory while a sync of it runs
+// share the next one, and the directories are kept open. Each caller still
+// returns only after a sync that started after its call.
 //
 // # Locking and deletion
 //
@@ -48,13 +81,11 @@
 // failed Create unlink data files, and a lock on an unlinked file guards
 // nothing, so the taker opens the path again (and finds the upload gone).
 //
-// Versions before this one locked a separate <id>.lock file. A directory
-// they wrote keeps working: Create, Resume and DeleteExpired answer as if
-// locked while an older process holds an upload's lock file, and remove it
-// when no one does; DeleteExpired sweeps stale ones. An older process does
-// not see the data file's lock, though, so all processes sharing one
-// directory must run this version: stop the old ones before starting new
-// ones.
+// Versions before the sharded layout kept every file directly under Dir
+// and, before that, locked a separate <id>.lock file. Processes of those
+// versions do not see this layout, so all processes sharing one directory
+// must run this version: New refuses a directory while an older process
+// holds one of its lock files.
 //
 // Delete does not take the lock (it must work while someone writes). It
 // marks a Writer of this process at once, so its next Write fails, and it

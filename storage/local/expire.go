@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
@@ -14,14 +13,17 @@ import (
 
 // DeleteExpired removes every incomplete upload whose ExpiresAt is before now
 // and returns how many it removed, calling deleted (if not nil) with each
-// one's Info. Uploads that a live Writer holds, in this
+// one's Info once it is gone. Uploads that a live Writer holds, in this
 // process or another, are skipped: their lock says someone is writing. It
 // also sweeps crash leftovers older than the expiry period (temporary files,
-// data files with no metadata, lock files of older versions that no process
-// holds); those are not counted. It stops with
-// the context's error if ctx ends.
+// the data file of a Create that crashed before its record), which are not
+// counted. It stops with the context's error if ctx ends.
+//
+// It reads the markers in uploads/, one per upload that may be incomplete,
+// and the records they name, and the temporary files: never the completed
+// files, however many there are.
 func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func(storage.Info)) (int, error) {
-	entries, err := os.ReadDir(b.dir)
+	entries, err := os.ReadDir(b.sub(uploadsDir))
 	if err != nil {
 		return 0, fmt.Errorf("local: delete expired: %w", err)
 	}
@@ -31,21 +33,30 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func
 		if err := ctx.Err(); err != nil {
 			return removed, fmt.Errorf("local: delete expired: %w", err)
 		}
-		name := e.Name()
-		if id, ok := idOf(name, metaExt); ok {
-			info, gone, err := b.expire(id, now)
-			if gone {
-				removed++
-				if deleted != nil {
-					deleted(info)
-				}
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
-			continue
+		id := e.Name()
+		if !storage.ValidID(id) {
+			continue // not ours: leave it alone
 		}
-		if err := b.sweep(name, now); err != nil {
+		info, gone, err := b.expire(id, now)
+		if gone {
+			removed++
+			if deleted != nil {
+				deleted(info)
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tmps, err := os.ReadDir(b.sub(tmpDir))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, e := range tmps {
+		if err := ctx.Err(); err != nil {
+			return removed, fmt.Errorf("local: delete expired: %w", err)
+		}
+		if err := b.sweepTmp(e.Name(), now); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -55,11 +66,25 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func
 	return removed, nil
 }
 
-// expire removes upload id if it is incomplete, expired at now and unheld,
-// and reports the Info it had.
+// expire looks at the upload whose marker is uploads/<id>: it removes the
+// upload if it is incomplete, expired at now and unheld, and the marker
+// alone if the upload is complete. A marker with no record is the
+// leftover of a Create that crashed or failed, or of a removal cut short:
+// once the marker is older than the expiry period, it goes with the data
+// file, if any, that no one holds. It reports the Info a removed upload had.
 func (b *Backend) expire(id string, now time.Time) (storage.Info, bool, error) {
-	if rec, err := readRecord(b.metaPath(id), id); err != nil || !b.expired(rec, now) {
-		return storage.Info{}, false, nil // gone meanwhile, unreadable (left for a person), or alive
+	rec, err := readRecord(b.metaPath(id), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.Info{}, false, b.sweepOrphan(id, now)
+	case err != nil:
+		return storage.Info{}, false, nil // unreadable: left for a person (Delete removes it)
+	case rec.Complete:
+		// A Commit that crashed before removing its marker.
+		os.Remove(b.markPath(id))
+		return storage.Info{}, false, nil
+	case !b.expired(rec, now):
+		return storage.Info{}, false, nil
 	}
 	data, _, err := lockData(b.dataPath(id), false)
 	switch {
@@ -72,12 +97,9 @@ func (b *Backend) expire(id string, now time.Time) (storage.Info, bool, error) {
 		return storage.Info{}, false, fmt.Errorf("%s: %w", id, err)
 	default:
 		defer unlockData(data, false)
-		if err := releaseLegacyLock(b.lockPath(id)); err != nil {
-			return storage.Info{}, false, nil // an older process is writing it
-		}
 	}
 	// Re-read under the lock: a Writer may have checkpointed since.
-	rec, err := readRecord(b.metaPath(id), id)
+	rec, err = readRecord(b.metaPath(id), id)
 	if err != nil || !b.expired(rec, now) {
 		return storage.Info{}, false, nil
 	}
@@ -91,64 +113,59 @@ func (b *Backend) expired(rec record, now time.Time) bool {
 	return !rec.Complete && rec.Modified.Add(b.expiry).Before(now)
 }
 
-// sweep removes name if it is a crash leftover older than the expiry period:
-// a temporary file, a data file whose upload has no record, or a lock file
-// of an older version that no process holds. A leftover that belongs to an
-// id is removed only under that id's lock (its data file's), so nothing a
-// live Writer is using is touched.
-func (b *Backend) sweep(name string, now time.Time) error {
-	id, isData := idOf(name, dataExt)
-	_, isLock := idOf(name, lockExt)
-	rest, isTmp := strings.CutPrefix(name, tmpPrefix)
-	switch {
-	case isTmp:
-		// Temporary records are named .tmp-<id>-<random>.
-		if len(rest) > 36 && storage.ValidID(rest[:36]) {
-			id = rest[:36]
-		}
-	case !isData && !isLock:
-		return nil // not ours: leave it alone
-	}
-	fi, err := os.Lstat(b.path(name))
-	if err != nil || !fi.Mode().IsRegular() || !fi.ModTime().Add(b.expiry).Before(now) {
+// sweepOrphan removes the marker of id, which has no record, and its data
+// file, once the marker is older than the expiry period and under the data
+// file's lock, so that a Create in progress is never touched.
+func (b *Backend) sweepOrphan(id string, now time.Time) error {
+	if !b.stale(b.markPath(id), now) {
 		return nil
-	}
-	if isLock {
-		// The data file is the lock now; an old lock file matters only
-		// while a process of an older version holds it.
-		if err := releaseLegacyLock(b.path(name)); err != nil && !errors.Is(err, storage.ErrLocked) {
-			return err
-		}
-		return nil
-	}
-	if id == "" {
-		return removeLeftover(b.path(name))
-	}
-	if isData {
-		// Cheap check before locking: most data files belong to an upload
-		// and stay.
-		if _, err := os.Stat(b.metaPath(id)); !errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
 	}
 	data, _, err := lockData(b.dataPath(id), false)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		// No data file: nobody is creating or writing this upload.
-		return removeLeftover(b.path(name))
 	case err != nil:
-		return nil // held: someone is creating or writing it
+		return nil // held: someone is creating it
+	default:
+		defer unlockData(data, false)
 	}
-	defer unlockData(data, false)
-	if isData {
-		if _, err := readRecord(b.metaPath(id), id); !errors.Is(err, storage.ErrNotFound) {
-			return nil // its Create published the record after all
+	if _, err := readRecord(b.metaPath(id), id); !errors.Is(err, storage.ErrNotFound) {
+		return nil // its Create published the record after all
+	}
+	if data != nil {
+		if err := removeLeftover(b.dataPath(id)); err != nil {
+			return err
 		}
 	}
-	return removeLeftover(b.path(name))
+	return removeLeftover(b.markPath(id))
 }
 
-func (b *Backend) path(name string) string { return filepath.Join(b.dir, name) }
+// sweepTmp removes the temporary file name once it is older than the
+// expiry period. A temporary record (<id>-<random>) goes only under its
+// upload's lock: a live Writer may be about to rename it.
+func (b *Backend) sweepTmp(name string, now time.Time) error {
+	p := filepath.Join(b.sub(tmpDir), name)
+	if !b.stale(p, now) {
+		return nil
+	}
+	if len(name) > 36 && storage.ValidID(name[:36]) {
+		data, _, err := lockData(b.dataPath(name[:36]), false)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return nil // held: its Writer may still rename it
+		default:
+			defer unlockData(data, false)
+		}
+	}
+	return removeLeftover(p)
+}
+
+// stale reports whether the regular file at p was last changed more than
+// the expiry period before now.
+func (b *Backend) stale(p string, now time.Time) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.ModTime().Add(b.expiry).Before(now)
+}
 
 func removeLeftover(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -18,6 +18,9 @@ func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
 // readFile is os.ReadFile (on Windows, through openFile).
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
+// syncsDirs: directories can be synced here (not on Windows).
+const syncsDirs = true
+
 // syncDir makes renames and removals in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

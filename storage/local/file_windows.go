@@ -58,6 +58,9 @@ func readFile(path string) ([]byte, error) {
 // not give), and NTFS journals its renames and removals itself.
 func syncDir(string) error { return nil }
 
+// syncsDirs: see syncDir.
+const syncsDirs = false
+
 // fileStandardInfo is FILE_STANDARD_INFO.
 type fileStandardInfo struct {
 	AllocationSize int64

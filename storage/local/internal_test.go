@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -92,7 +91,7 @@ func TestFailedWriteStoresNothing(t *testing.T) {
 	if off, err := w.Checkpoint(ctx, nil); err != nil || off != 4 {
 		t.Fatalf("Checkpoint = %d, %v; want 4", off, err)
 	}
-	if got, err := os.ReadFile(filepath.Join(b.Dir(), w.ID()+dataExt)); err != nil || string(got) != "good" {
+	if got, err := os.ReadFile(b.dataPath(w.ID())); err != nil || string(got) != "good" {
 		t.Fatalf("data file = %q, %v; want %q", got, err, "good")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +56,9 @@ func TestChildWriter(t *testing.T) {
 		os.Exit(2)
 	}
 	ctx := t.Context()
+	if os.Getenv(envMode) == "commits" {
+		commitForever(t, b)
+	}
 	meta := storage.Meta{Name: "crash.bin", Size: childSize}
 	if os.Getenv(envMode) == "deferred" {
 		meta.Size = storage.SizeUnknown
@@ -190,7 +192,7 @@ func TestKilledWriterReleasesLockAndKeepsCheckpoint(t *testing.T) {
 		t.Fatalf("after kill -9: offset %d, written %d, state %q; want %d, %d, %q",
 			w.Info().Offset, w.Written(), w.State(), durable, durable, "cp")
 	}
-	got, err := os.ReadFile(filepath.Join(dir, id+".data"))
+	got, err := os.ReadFile(local.DataFile(dir, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +237,7 @@ func TestKillDuringCheckpointsLeavesOneConsistentCheckpoint(t *testing.T) {
 			if string(w.State()) != strconv.FormatInt(off, 10) {
 				t.Fatalf("resumed at %d with the state of offset %q: not one checkpoint", off, w.State())
 			}
-			got, err := os.ReadFile(filepath.Join(dir, id+".data"))
+			got, err := os.ReadFile(local.DataFile(dir, id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,5 +280,98 @@ func TestKilledWriterKeepsCheckpointedSize(t *testing.T) {
 	_, err = w.Write(make([]byte, childSize-2*childStep+1))
 	if !errors.Is(err, storage.ErrSizeExceeded) {
 		t.Fatalf("Write past the recovered size = %v, want ErrSizeExceeded", err)
+	}
+}
+
+// commitForever completes small files one after another, deleting every
+// third one after its Commit, and reports each step once it returned, until
+// it is killed.
+func commitForever(t *testing.T, b *local.Backend) {
+	ctx := t.Context()
+	for i := 0; ; i++ {
+		id := uuid.NewString()
+		w, err := b.Create(ctx, id, storage.Meta{Name: "f", Size: 3})
+		if err == nil {
+			_, err = w.Write([]byte("abc"))
+		}
+		if err == nil {
+			_, err = w.Checkpoint(ctx, nil)
+		}
+		if err == nil {
+			_, err = w.Commit(ctx, digestOf("abc"))
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(2)
+		}
+		fmt.Println("committed", id)
+		if i%3 == 2 {
+			if err := b.Delete(ctx, id); err != nil {
+				fmt.Println("error:", err)
+				os.Exit(2)
+			}
+			fmt.Println("deleted", id)
+		}
+	}
+}
+
+// TestKillDuringCommitsKeepsIndexWhole: a server killed while it commits
+// and deletes files leaves an index that lists every file whose Commit
+// returned and that was not deleted, and no deleted one.
+func TestKillDuringCommitsKeepsIndexWhole(t *testing.T) {
+	dir := t.TempDir()
+	cmd, out := startChild(t, dir, uuid.NewString(), "commits")
+	want := make(map[string]bool)
+	for n := 0; n < 60 && out.Scan(); n++ {
+		verb, id, _ := strings.Cut(out.Text(), " ")
+		switch verb {
+		case "committed":
+			want[id] = true
+		case "deleted":
+			delete(want, id)
+		default:
+			t.Fatalf("child: %s", out.Text())
+		}
+	}
+	kill9(t, cmd)
+	// Lines the child printed after the ones we read were done too.
+	for out.Scan() {
+		switch verb, id, _ := strings.Cut(out.Text(), " "); verb {
+		case "committed":
+			want[id] = true
+		case "deleted":
+			delete(want, id)
+		}
+	}
+
+	b := newBackend(t, local.Config{Dir: dir})
+	listed := make(map[string]bool)
+	for cursor := ""; ; {
+		page, err := b.List(t.Context(), cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range page.Files {
+			if listed[in.ID] {
+				t.Fatalf("%s listed twice", in.ID)
+			}
+			listed[in.ID] = true
+			if _, err := b.Stat(t.Context(), in.ID); err != nil {
+				t.Fatalf("listed %s: Stat = %v", in.ID, err)
+			}
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	for id := range want {
+		if !listed[id] {
+			t.Errorf("%s: Commit returned, not listed after the crash", id)
+		}
+	}
+	// The file being committed when the child died may be listed too, if
+	// its Commit got through; nothing else.
+	if extra := len(listed) - len(want); extra < 0 || extra > 1 {
+		t.Errorf("listed %d files, want the %d committed (and perhaps one in flight)", len(listed), len(want))
 	}
 }

@@ -1,12 +1,9 @@
 package local
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,47 +13,40 @@ import (
 
 // List returns up to limit completed files, newest first by completion time,
 // ties broken by id, starting after the cursor (empty for the first page).
-// Incomplete uploads and records that cannot be read are not listed. It returns an error wrapping
-// storage.ErrInvalid for a limit below 1 or a cursor it did not make.
+// Incomplete uploads and records that cannot be read are not listed. It
+// returns an error wrapping storage.ErrInvalid for a limit below 1 or a
+// cursor it did not make.
 //
-// There is no index: every call reads the metadata of every upload in the
-// directory, so a page costs O(files). That is fine for thousands of files.
+// A page walks the list index (index.go) from the cursor and reads the
+// records of the files it lists, and of nothing else: its cost does not
+// grow with the number of files.
 func (b *Backend) List(ctx context.Context, after string, limit int) (storage.ListPage, error) {
 	if limit < 1 {
 		return storage.ListPage{}, fmt.Errorf("local: list: limit %d: %w", limit, storage.ErrInvalid)
 	}
-	var from listKey
+	from := ""
 	if after != "" {
-		var err error
-		if from, err = parseCursor(after); err != nil {
+		k, err := parseCursor(after)
+		if err != nil {
 			return storage.ListPage{}, fmt.Errorf("local: list: %w", err)
 		}
+		from = indexKey(k.done, k.id)
 	}
-	entries, err := os.ReadDir(b.dir)
+	var files []storage.Info
+	err := b.walkIndex(ctx, from, func(k listKey) bool {
+		rec, err := readRecord(b.metaPath(k.id), k.id)
+		// An entry whose record is gone (deleted), unreadable (Stat
+		// reports it) or not complete at this time (a Commit that failed
+		// or a crash left it) lists nothing.
+		if err != nil || !rec.Complete || !rec.Modified.Equal(k.done) {
+			return true
+		}
+		files = append(files, b.info(rec))
+		return len(files) <= limit
+	})
 	if err != nil {
 		return storage.ListPage{}, fmt.Errorf("local: list: %w", err)
 	}
-	var files []storage.Info
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return storage.ListPage{}, fmt.Errorf("local: list: %w", err)
-		}
-		id, ok := idOf(e.Name(), metaExt)
-		if !ok {
-			continue
-		}
-		rec, err := readRecord(b.metaPath(id), id)
-		if err != nil {
-			// Deleted while we listed, or unreadable: one damaged record
-			// must not take the whole listing down (Stat reports it).
-			continue
-		}
-		if !rec.Complete || (after != "" && !from.before(keyOf(rec))) {
-			continue
-		}
-		files = append(files, b.info(rec))
-	}
-	slices.SortFunc(files, func(x, y storage.Info) int { return keyOfInfo(x).compare(keyOfInfo(y)) })
 	var page storage.ListPage
 	if len(files) > limit {
 		files = files[:limit]
@@ -66,12 +56,6 @@ func (b *Backend) List(ctx context.Context, after string, limit int) (storage.Li
 	return page, nil
 }
 
-// idOf returns the id of a file named <id><ext>, if it is one.
-func idOf(name, ext string) (string, bool) {
-	id, ok := strings.CutSuffix(name, ext)
-	return id, ok && storage.ValidID(id)
-}
-
 // listKey is a completed file's position in List's order. The completion
 // time is the record's Modified, which is set once at Commit.
 type listKey struct {
@@ -79,19 +63,7 @@ type listKey struct {
 	id   string
 }
 
-func keyOf(rec record) listKey          { return listKey{rec.Modified, rec.ID} }
 func keyOfInfo(in storage.Info) listKey { return listKey{in.Modified, in.ID} }
-
-// compare orders newest first, then by id.
-func (k listKey) compare(o listKey) int {
-	if c := o.done.Compare(k.done); c != 0 {
-		return c
-	}
-	return cmp.Compare(k.id, o.id)
-}
-
-// before reports whether k comes before o in List's order.
-func (k listKey) before(o listKey) bool { return k.compare(o) < 0 }
 
 // cursor encodes k; base64 keeps it opaque and URL-safe.
 func (k listKey) cursor() string {

@@ -61,6 +61,9 @@ type Backend struct {
 	live map[string]*writer
 	// opened caches the records of completed files for Open.
 	opened openCache
+
+	// dirs syncs the directories of the hot paths (group commit).
+	dirs dirSyncer
 }
 
 var (
@@ -71,9 +74,11 @@ var (
 )
 
 // New returns a Backend storing under cfg.Dir, creating the directory if it
-// is missing. It returns an error wrapping storage.ErrInvalid for an empty
-// Dir or a negative Expiry, and the file system's error if Dir cannot be
-// created.
+// is missing. A directory of the flat layout of earlier versions is moved
+// into the current one, and a missing list index is built from the records
+// (see the package documentation); both read every record once. It returns
+// an error wrapping storage.ErrInvalid for an empty Dir or a negative
+// Expiry, and the file system's error if Dir cannot be created or prepared.
 func New(cfg Config) (*Backend, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("local: Config.Dir is required: %w", storage.ErrInvalid)
@@ -91,34 +96,21 @@ func New(cfg Config) (*Backend, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("local: create data directory: %w", err)
 	}
-	return &Backend{
+	b := &Backend{
 		dir:    dir,
 		expiry: cfg.Expiry,
 		now:    cfg.Now,
 		space:  space{dir: dir, reserve: cfg.Reserve, statfs: statfs},
 		live:   make(map[string]*writer),
-	}, nil
+	}
+	if err := b.prepare(); err != nil {
+		return nil, fmt.Errorf("local: data directory %s: %w", dir, err)
+	}
+	return b, nil
 }
 
 // Dir is the data directory the Backend stores under.
 func (b *Backend) Dir() string { return b.dir }
-
-// File names under Dir. They are built only from ids that passed
-// storage.ValidID, so they never contain a separator or "..".
-func (b *Backend) dataPath(id string) string { return filepath.Join(b.dir, id+dataExt) }
-func (b *Backend) metaPath(id string) string { return filepath.Join(b.dir, id+metaExt) }
-func (b *Backend) lockPath(id string) string { return filepath.Join(b.dir, id+lockExt) }
-
-const (
-	dataExt = ".data"
-	metaExt = ".json"
-	// lockExt names the lock files of older versions (the data file is the
-	// lock now); they are released and removed as uploads are taken.
-	lockExt = ".lock"
-	// tmpPrefix starts every temporary file; the leading dot keeps them out of
-	// any id-shaped name, so a crash leftover is never mistaken for an upload.
-	tmpPrefix = ".tmp-"
-)
 
 // step runs the test hook, if any, at a named step.
 func (b *Backend) step(name string) error {
@@ -167,21 +159,19 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	if err != nil {
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
-	// From here on a failure removes the data file if this call made it:
-	// a refused Create leaves nothing behind.
+	// From here on a failure removes the data file and the marker if this
+	// call made them: a refused Create leaves nothing behind.
+	marked := false
 	fail := func(err error) (storage.Writer, error) {
+		if marked {
+			os.Remove(b.markPath(id))
+		}
 		unlockData(data, created)
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
 	if _, err := readRecord(b.metaPath(id), id); err == nil {
 		return fail(storage.ErrExists)
 	} else if !errors.Is(err, storage.ErrNotFound) {
-		return fail(err)
-	}
-	if err := releaseLegacyLock(b.lockPath(id)); err != nil {
-		if errors.Is(err, storage.ErrLocked) {
-			err = fmt.Errorf("%w (%w)", storage.ErrExists, err)
-		}
 		return fail(err)
 	}
 	// With no record, the upload does not exist: a data file already there
@@ -201,15 +191,24 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 		Created:  now,
 		Modified: now,
 	}
+	// The marker lets the expiry sweep find the upload without reading the
+	// completed files; writeRecord makes it durable before the record.
+	if err := b.step("create: marker"); err != nil {
+		return fail(err)
+	}
+	if err := touch(b.markPath(id)); err != nil {
+		return fail(fmt.Errorf("marker: %w", err))
+	}
+	marked = true
 	// The record is written last: until it exists the upload does not exist,
 	// and writeRecord's directory fsync also makes the data file's name durable.
-	if err := b.writeRecord(id, rec); err != nil {
+	if err := b.writeRecord(id, rec, b.syncing(b.sub(uploadsDir))); err != nil {
 		// The rename may have happened before the failure (a directory
 		// fsync that failed): a record without its data file would show
 		// an upload that cannot be resumed. We hold the lock, so any
 		// record of this id is the one we wrote.
 		if rerr := os.Remove(b.metaPath(id)); rerr == nil {
-			syncDir(b.dir)
+			syncDir(b.shardPath(id))
 		}
 		return fail(err)
 	}
@@ -249,9 +248,6 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 	fail := func(err error) (storage.Writer, error) {
 		unlockData(data, false)
 		return nil, fmt.Errorf("local: resume %s: %w", id, err)
-	}
-	if err := releaseLegacyLock(b.lockPath(id)); err != nil {
-		return fail(err)
 	}
 	// The upload may have been completed or deleted between the first read
 	// and the lock; only the record read under the lock counts.
@@ -371,7 +367,8 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	}
 	// A record that exists but cannot be read is deleted all the same:
 	// Delete is how an operator gets rid of it.
-	if _, err := readRecord(b.metaPath(id), id); errors.Is(err, storage.ErrNotFound) {
+	rec, err := readRecord(b.metaPath(id), id)
+	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("local: delete: %w", err)
 	}
 	b.mu.Lock()
@@ -379,18 +376,24 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 		w.gone.Store(true)
 	}
 	b.mu.Unlock()
-	return b.remove(id)
+	if err := b.remove(id); err != nil {
+		return err
+	}
+	if err == nil && rec.Complete {
+		b.indexRemove(rec.Modified, id)
+	}
+	return nil
 }
 
 // remove deletes an upload's files. The data file goes first: a Writer that
 // renames a record after this started sees its data file unlinked and
 // removes that record itself (see writer.publish), so a racing Checkpoint in
-// another process cannot bring the upload back. A lock file of an older
-// version goes too.
+// another process cannot bring the upload back. The marker goes last, once
+// the removal is durable: until then the sweep can still find the upload.
 func (b *Backend) remove(id string) error {
 	b.opened.drop(id)
 	var errs []error
-	for _, p := range []string{b.dataPath(id), b.metaPath(id), b.lockPath(id)} {
+	for _, p := range []string{b.dataPath(id), b.metaPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -398,7 +401,11 @@ func (b *Backend) remove(id string) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("local: delete %s: %w", id, errors.Join(errs...))
 	}
-	return syncDir(b.dir)
+	if err := b.dirs.sync(b.shardPath(id)); err != nil {
+		return fmt.Errorf("local: delete %s: %w", id, err)
+	}
+	os.Remove(b.markPath(id))
+	return nil
 }
 
 // Ping checks that the data directory exists and accepts a new file.
@@ -406,7 +413,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: ping: %w", err)
 	}
-	f, err := os.CreateTemp(b.dir, tmpPrefix+"ping-*")
+	f, err := os.CreateTemp(b.sub(tmpDir), "ping-*")
 	if err != nil {
 		return fmt.Errorf("local: ping: %w", mapErr(err))
 	}

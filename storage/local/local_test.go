@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -39,16 +40,12 @@ func (c *clock) Add(d time.Duration) {
 
 func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)} }
 
-// dirNames lists the names in dir, sorted.
+// dirNames lists the files stored under dir (local.StoreFiles), sorted.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	names, err := local.StoreFiles(dir)
 	if err != nil {
-		t.Fatalf("ReadDir: %v", err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+		t.Fatalf("list %s: %v", dir, err)
 	}
 	return names
 }
@@ -120,7 +117,7 @@ func TestNew(t *testing.T) {
 func TestPingFailsWhenDirIsGone(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	b := newBackend(t, local.Config{Dir: dir})
-	if err := os.Remove(dir); err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Ping(t.Context()); err == nil {
@@ -373,7 +370,7 @@ func TestCheckpointRacingDelete(t *testing.T) {
 	mustWrite(t, w, []byte("abc"))
 	mustCheckpoint(t, w, "s")
 	// Delete's first step, as seen from another process.
-	if err := os.Remove(filepath.Join(b.Dir(), id+".data")); err != nil {
+	if err := os.Remove(local.DataPath(b, id)); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, w, []byte("def"))
@@ -407,21 +404,22 @@ func TestFilesOnDisk(t *testing.T) {
 	tests := []struct {
 		name string
 		end  func(t *testing.T, w storage.Writer)
-		want []string // file name suffixes left for the upload
+		want []string // files left for the upload: ID is its id, SS its shard
 	}{
-		{"open", func(t *testing.T, w storage.Writer) {}, []string{".data", ".json"}},
-		{"closed", func(t *testing.T, w storage.Writer) { w.Close() }, []string{".data", ".json"}},
+		{"open", func(t *testing.T, w storage.Writer) {}, []string{"files/SS/ID.data", "files/SS/ID.json", "uploads/ID"}},
+		{"closed", func(t *testing.T, w storage.Writer) { w.Close() }, []string{"files/SS/ID.data", "files/SS/ID.json", "uploads/ID"}},
 		{"committed", func(t *testing.T, w storage.Writer) {
 			if _, err := w.Commit(t.Context(), strings.Repeat("a", 64)); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{".data", ".json"}},
+		}, []string{"files/SS/ID.data", "files/SS/ID.json", "index/KEY-ID"}},
 		{"aborted", func(t *testing.T, w storage.Writer) {
 			if err := w.Abort(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 		}, nil},
 	}
+	indexEntry := regexp.MustCompile(`^index/[0-9a-f]{3}/[0-9a-f]{3}/[0-9a-f]{3}/[0-9a-f]{16}-ID$`)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBackend(t, local.Config{})
@@ -429,12 +427,14 @@ func TestFilesOnDisk(t *testing.T) {
 			mustWrite(t, w, []byte("abc"))
 			mustCheckpoint(t, w, "s")
 			tc.end(t, w)
-			var want []string
-			for _, ext := range tc.want {
-				want = append(want, id+ext)
+			var got []string
+			for _, name := range dirNames(t, b.Dir()) {
+				name = strings.ReplaceAll(name, id, "ID")
+				name = strings.Replace(name, "files/"+id[34:]+"/", "files/SS/", 1)
+				got = append(got, indexEntry.ReplaceAllString(name, "index/KEY-ID"))
 			}
-			if got := dirNames(t, b.Dir()); !slices.Equal(got, want) {
-				t.Fatalf("files = %v, want %v", got, want)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("files = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -452,7 +452,7 @@ func TestCloseCutsBytesPastCheckpoint(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if got, err := os.ReadFile(filepath.Join(b.Dir(), id+".data")); err != nil || string(got) != "durable" {
+	if got, err := os.ReadFile(local.DataPath(b, id)); err != nil || string(got) != "durable" {
 		t.Fatalf("data file after Close = %q, %v; want %q", got, err, "durable")
 	}
 }
@@ -465,7 +465,7 @@ func TestResumeCutsBytesPastCheckpoint(t *testing.T) {
 	mustWrite(t, w, []byte("durable"))
 	mustCheckpoint(t, w, "7")
 	w.Close()
-	data := filepath.Join(b.Dir(), id+".data")
+	data := local.DataPath(b, id)
 	f, err := os.OpenFile(data, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -589,10 +589,11 @@ func TestHostileIDsStayInside(t *testing.T) {
 	}
 }
 
-// Leftovers of a crash: temporary records, a data file whose Create never
-// published its record, a stray lock file, and a damaged record. None of
-// them may break Stat, List or a live upload; DeleteExpired sweeps the
-// stale ones and leaves foreign files alone.
+// Leftovers of a crash: temporary records, the data file and marker of a
+// Create that never published its record, the marker of a Commit that
+// crashed before removing it, and a damaged record. None of them may break
+// Stat, List or a live upload; DeleteExpired sweeps the stale ones and
+// leaves foreign files alone.
 func TestCrashLeftovers(t *testing.T) {
 	b := newBackend(t, local.Config{Expiry: time.Hour})
 	ctx := t.Context()
@@ -608,16 +609,19 @@ func TestCrashLeftovers(t *testing.T) {
 	mustWrite(t, lw, []byte("abc"))
 	mustCheckpoint(t, lw, "s")
 
-	orphan, lockOnly, corrupt := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	orphan, corrupt := uuid.NewString(), uuid.NewString()
+	rel := func(p string) string { r, _ := filepath.Rel(dir, p); return filepath.ToSlash(r) }
 	leftovers := map[string]string{
-		".tmp-" + done + "-123456":  `{"id":"` + done + `","complete":false}`,
-		".tmp-" + live + "-999":     `{"id":`,
-		".tmp-ping-42":              "",
-		orphan + ".data":            "bytes of a Create that crashed",
-		lockOnly + ".lock":          "",
-		corrupt + ".json":           "{not json",
-		"README":                    "not ours",
-		".tmp-" + orphan + "-1.bak": "",
+		"tmp/" + done + "-123456":       `{"id":"` + done + `","complete":false}`,
+		"tmp/" + live + "-999":          `{"id":`,
+		"tmp/ping-42":                   "",
+		rel(local.DataPath(b, orphan)):  "bytes of a Create that crashed",
+		"uploads/" + orphan:             "",
+		"uploads/" + done:               "",
+		rel(local.MetaPath(b, corrupt)): "{not json",
+		"uploads/" + corrupt:            "",
+		"README":                        "not ours",
+		"uploads/README":                "not ours either",
 	}
 	old := time.Now().Add(-2 * time.Hour)
 	for name, body := range leftovers {
@@ -645,8 +649,10 @@ func TestCrashLeftovers(t *testing.T) {
 		t.Fatalf("Create over a leftover data file: %v", err)
 	} else {
 		w.Abort(ctx)
-		os.WriteFile(filepath.Join(dir, orphan+".data"), []byte("again"), 0o600)
-		os.Chtimes(filepath.Join(dir, orphan+".data"), old, old)
+		for _, p := range []string{local.DataPath(b, orphan), local.MarkPath(b, orphan)} {
+			os.WriteFile(p, []byte("again"), 0o600)
+			os.Chtimes(p, old, old)
+		}
 	}
 
 	// Now is real time here: the leftovers are two hours old, the live
@@ -655,11 +661,14 @@ func TestCrashLeftovers(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("DeleteExpired = %d, %v; want 0 uploads (leftovers are not counted)", n, err)
 	}
-	want := []string{".tmp-" + live + "-999", corrupt + ".json", done + ".data", done + ".json",
-		live + ".data", live + ".json", "README"}
+	want := []string{"tmp/" + live + "-999", rel(local.MetaPath(b, corrupt)), "uploads/" + corrupt,
+		rel(local.DataPath(b, done)), rel(local.MetaPath(b, done)),
+		rel(local.DataPath(b, live)), rel(local.MetaPath(b, live)), "uploads/" + live,
+		"README", "uploads/README"}
 	slices.Sort(want)
-	if got := dirNames(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("after DeleteExpired: %v, want %v", got, want)
+	got := slices.DeleteFunc(dirNames(t, dir), func(n string) bool { return strings.HasPrefix(n, "index/") })
+	if !slices.Equal(got, want) {
+		t.Fatalf("after DeleteExpired:\n%v\nwant\n%v", got, want)
 	}
 	// The live upload was not disturbed; once released, its stale
 	// temporary file goes too.
@@ -669,7 +678,7 @@ func TestCrashLeftovers(t *testing.T) {
 	if _, err := b.DeleteExpired(ctx, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(dirNames(t, dir), ".tmp-"+live+"-999") {
+	if slices.Contains(dirNames(t, dir), "tmp/"+live+"-999") {
 		t.Fatalf("stale temporary file of a released upload was kept")
 	}
 	w, err = b.Resume(ctx, live)
@@ -681,8 +690,10 @@ func TestCrashLeftovers(t *testing.T) {
 	if err := b.Delete(ctx, corrupt); err != nil {
 		t.Fatalf("Delete of a damaged record: %v", err)
 	}
-	if slices.Contains(dirNames(t, dir), corrupt+".json") {
-		t.Fatalf("Delete left the damaged record")
+	for _, n := range dirNames(t, dir) {
+		if strings.Contains(n, corrupt) {
+			t.Fatalf("Delete left %s of the damaged record", n)
+		}
 	}
 }
 
@@ -709,7 +720,7 @@ func TestLargeWriteIsSplitAndIntact(t *testing.T) {
 	id, w := mustCreate(t, b, int64(len(p)))
 	mustWrite(t, w, p)
 	mustCheckpoint(t, w, "")
-	got, err := os.ReadFile(filepath.Join(b.Dir(), id+".data"))
+	got, err := os.ReadFile(local.DataPath(b, id))
 	if err != nil || !bytes.Equal(got, p) {
 		t.Fatalf("data file after one %d-byte Write: %d bytes, %v", len(p), len(got), err)
 	}

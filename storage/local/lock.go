@@ -89,12 +89,10 @@ func sameFile(f *os.File, path string) bool {
 }
 
 // releaseLegacyLock deals with <id>.lock, the lock file of ferry versions
-// before the data file became the lock. The caller holds the data file's
-// lock. A legacy lock file that an older process still holds answers an
-// error wrapping storage.ErrLocked; an unheld one is removed. Only the
-// moment of taking an upload is covered: an older process that locks the
-// upload later does not see the data file's lock, so processes sharing a
-// directory must all run this version (see the package documentation).
+// before the data file became the lock, which only the migration of a
+// flat-layout directory meets. A legacy lock file that an older process
+// still holds answers an error wrapping storage.ErrLocked; an unheld one is
+// removed.
 func releaseLegacyLock(path string) error {
 	f, err := openFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {

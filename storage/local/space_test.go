@@ -2,9 +2,9 @@ package local
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 
@@ -27,17 +27,17 @@ func (d *fakeDisk) statfs(dir string, _ *os.File) (avail, total int64, err error
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, 0, err
-	}
 	avail = d.size - d.used
-	for _, e := range entries {
+	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
 		if fi, err := e.Info(); err == nil && filepath.Ext(e.Name()) == dataExt {
 			avail -= fi.Size()
 		}
-	}
-	return max(avail, 0), d.size, nil
+		return nil
+	})
+	return max(avail, 0), d.size, err
 }
 
 func (d *fakeDisk) statfsCalls() int {
@@ -177,7 +177,7 @@ func TestWriteKeepsReserve(t *testing.T) {
 	if _, err := w.Write(make([]byte, 128<<10)); !errors.Is(err, storage.ErrNoSpace) {
 		t.Fatalf("Write into the reserve = %v, want ErrNoSpace", err)
 	}
-	dataFile := filepath.Join(b.dir, testID+dataExt)
+	dataFile := b.dataPath(testID)
 	if fi, err := os.Stat(dataFile); err != nil || fi.Size() != durable {
 		t.Fatalf("data file after ErrNoSpace: %v, %v; want %d bytes (the durable offset)", fi, err, durable)
 	}
@@ -267,14 +267,9 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	names, err := storeFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
 	return names
 }

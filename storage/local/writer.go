@@ -181,17 +181,23 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 		}
 		w.dirty = false
 	}
+	// The data file's fdatasync runs together with the new record's
+	// fsync; the record is renamed into place only once both are done.
+	var before []func() error
 	if w.pos != w.rec.Offset {
-		if err := fdatasync(w.data); err != nil {
-			return w.rec.Offset, fmt.Errorf("local: checkpoint %s: %w", w.rec.ID, mapErr(err))
-		}
+		before = append(before, func() error {
+			if err := fdatasync(w.data); err != nil {
+				return fmt.Errorf("sync data: %w", mapErr(err))
+			}
+			return nil
+		})
 	}
 	rec := w.rec
 	rec.Meta.Size = w.size
 	rec.Offset = w.pos
 	rec.State = bytes.Clone(state)
 	rec.Modified = w.b.now()
-	if err := w.publish(rec); err != nil {
+	if err := w.publish(rec, before...); err != nil {
 		return w.rec.Offset, fmt.Errorf("local: checkpoint %s: %w", w.rec.ID, err)
 	}
 	w.rec = rec
@@ -222,9 +228,24 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	rec.SHA256 = sha256
 	rec.State = nil
 	rec.Modified = w.b.now()
-	if err := w.publish(rec); err != nil {
+	// The index entry is made durable before the record says complete: a
+	// complete record always has its entry. If the Commit fails, the entry
+	// stays, unless the upload was deleted: the rename may have happened
+	// all the same (a directory sync that failed), and an entry whose
+	// record is not complete lists nothing.
+	leaf, err := w.b.indexAdd(rec.Modified, rec.ID)
+	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
+	if err := w.publish(rec, w.b.syncing(leaf)); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			w.b.indexRemove(rec.Modified, rec.ID)
+		}
+		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
+	}
+	// Complete now, the upload is no business of the expiry sweep. A marker
+	// that a crash keeps is removed by the sweep, which finds it complete.
+	os.Remove(w.b.markPath(rec.ID))
 	w.rec = rec
 	w.release()
 	return w.b.info(rec), nil
@@ -309,14 +330,14 @@ func (w *writer) usable(ctx context.Context, op string) error {
 // either it removes our new record, or we see our data file unlinked after
 // the rename and remove the record ourselves. Either way a deleted upload
 // stays deleted, across processes too.
-func (w *writer) publish(rec record) error {
+func (w *writer) publish(rec record, before ...func() error) error {
 	id := rec.ID
 	if _, err := os.Stat(w.b.metaPath(id)); errors.Is(err, os.ErrNotExist) {
 		return w.deleted(mapErr(err))
 	} else if err != nil {
 		return fmt.Errorf("check metadata: %w", err)
 	}
-	if err := w.b.writeRecord(id, rec); err != nil {
+	if err := w.b.writeRecord(id, rec, before...); err != nil {
 		return err
 	}
 	if n, err := nlink(w.data); err == nil && n == 0 {
