@@ -206,57 +206,44 @@ func TestFollowEmptyUpload(t *testing.T) {
 	}
 }
 
-// TestFollowObjectStore follows on a backend without PartialOpener: the
-// headers come at once, the bytes when the upload completes.
-func TestFollowObjectStore(t *testing.T) {
-	env := newEnv(t, func(b storage.Backend) storage.Backend { return objectStore{b} })
-	data := randomBytes(200<<10, 11)
-	w := startUpload(t, env.store, storage.Meta{Name: "x.bin", Size: int64(len(data))}, data[:50<<10])
-	ctx, cancel := context.WithTimeout(t.Context(), deadlockGuard)
-	defer cancel()
-	// Do returns once the headers are in, which must not wait for the
-	// upload to complete (it only completes below).
-	resp := openFollow(t, ctx, env.srv.URL+"/files/"+w.ID())
-	if _, err := w.Write(data[50<<10:]); err != nil {
-		t.Fatal(err)
+// TestFollowWithoutPartialReads follows uploads whose bytes the backend
+// cannot read before completion: one without a PartialOpener (an object
+// store), and one whose OpenPartial answers errors.ErrUnsupported (S3 with
+// HideParts). The headers come at once, the bytes when the upload
+// completes, and the stream ends cleanly.
+func TestFollowWithoutPartialReads(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(storage.Backend) storage.Backend
+	}{
+		{"no PartialOpener", func(b storage.Backend) storage.Backend { return objectStore{b} }},
+		{"parts unreadable", func(b storage.Backend) storage.Backend { return hiddenParts{b} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t, tc.wrap)
+			data := randomBytes(200<<10, 11)
+			w := startUpload(t, env.store, storage.Meta{Name: "x.bin", Size: int64(len(data))}, data[:50<<10])
+			ctx, cancel := context.WithTimeout(t.Context(), deadlockGuard)
+			defer cancel()
+			// Do returns once the headers are in, which must not wait for
+			// the upload to complete (it only completes below).
+			resp := openFollow(t, ctx, env.srv.URL+"/files/"+w.ID())
+			if _, err := w.Write(data[50<<10:]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Checkpoint(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Commit(ctx, digest(data)); err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody(t, body, data)
+		})
 	}
-	if _, err := w.Checkpoint(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(ctx, digest(data)); err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantBody(t, body, data)
-}
-
-// TestFollowUnreadableParts follows on a backend that has a PartialOpener
-// which cannot read this upload before it completes: the stream waits for
-// the file and sends all of it, instead of ending uncleanly.
-func TestFollowUnreadableParts(t *testing.T) {
-	env := newEnv(t, func(b storage.Backend) storage.Backend { return hiddenParts{b} })
-	data := randomBytes(200<<10, 12)
-	w := startUpload(t, env.store, storage.Meta{Name: "x.bin", Size: int64(len(data))}, data[:50<<10])
-	ctx, cancel := context.WithTimeout(t.Context(), deadlockGuard)
-	defer cancel()
-	resp := openFollow(t, ctx, env.srv.URL+"/files/"+w.ID())
-	if _, err := w.Write(data[50<<10:]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Checkpoint(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(ctx, digest(data)); err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantBody(t, body, data)
 }
 
 // TestFollowClientGone checks that a follow whose client disconnects stops:
