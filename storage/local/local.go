@@ -445,7 +445,7 @@ func (b *Backend) info(rec record) storage.Info {
 
 // register records a new live Writer so that Delete can reach it.
 func (b *Backend) register(id string, rec record, data *os.File, pos int64) *writer {
-	w := &writer{b: b, rec: rec, data: data, pos: pos, size: rec.Meta.Size, done: make(chan struct{})}
+	w := &writer{b: b, rec: rec, data: data, pos: pos, kicked: pos, size: rec.Meta.Size, done: make(chan struct{})}
 	b.mu.Lock()
 	b.live[id] = w
 	b.mu.Unlock()
