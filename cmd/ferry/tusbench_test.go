@@ -23,9 +23,11 @@ package main
 // takes fsync out), FERRY_BENCH_SMALL_N (uploads per server per iteration,
 // default 2000), FERRY_BENCH_SMALL_CLIENTS (16), FERRY_BENCH_TUSD_ARGS (extra
 // tusd flags, space-separated), FERRY_BENCH_SERVER_CPUPROFILE (ferry servers
-// write CPU profiles to <path>.<benchmark>.<iteration>).
+// write CPU profiles to <path>.<benchmark>[.<kind>].<iteration>).
 //
-// The benchmarks skip when tusd is absent. Results: docs/performance.md
+// BenchmarkTusSmallUploads also uploads its small files over ferry's
+// WebSocket, beside tus, in the same iterations. The benchmarks skip when
+// tusd is absent. Results: docs/performance.md
 // ("Uploads over HTTP (tus, IETF) vs tusd").
 
 import (
