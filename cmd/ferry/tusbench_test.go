@@ -23,9 +23,11 @@ package main
 // takes fsync out), FERRY_BENCH_SMALL_N (uploads per server per iteration,
 // default 2000), FERRY_BENCH_SMALL_CLIENTS (16), FERRY_BENCH_TUSD_ARGS (extra
 // tusd flags, space-separated), FERRY_BENCH_SERVER_CPUPROFILE (ferry servers
-// write CPU profiles to <path>.<benchmark>.<iteration>).
+// write CPU profiles to <path>.<benchmark>[.<kind>].<iteration>).
 //
-// The benchmarks skip when tusd is absent. Results: docs/performance.md
+// BenchmarkTusSmallUploads also uploads its small files over ferry's
+// WebSocket, beside tus, in the same iterations. The benchmarks skip when
+// tusd is absent. Results: docs/performance.md
 // ("Uploads over HTTP (tus, IETF) vs tusd").
 
 import (
@@ -53,6 +55,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/client"
+	"github.com/gorilla/websocket"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
@@ -554,10 +557,15 @@ func BenchmarkTusVsTusdS3(b *testing.B) {
 	b.Run("patches", func(b *testing.B) { sc(b, chunk).run(b) })
 }
 
-// BenchmarkTusSmallUploads: 4 KiB files, each one tus creation-with-upload
-// request (POST with the whole body), from 16 parallel clients on their own
-// keep-alive connections; uploads per second and server CPU per upload,
-// ferry on local storage against tusd's filestore.
+// BenchmarkTusSmallUploads (issue 10, target 3): 4 KiB files from 16
+// parallel clients, one file after another on each; uploads per second and
+// server CPU per upload, ferry on local storage against tusd's filestore, in
+// the same iteration, each server fresh and each kind first in turn:
+//   - tusd and ferry-tus: one tus creation-with-upload request per file (POST
+//     with the whole body), each client on its own keep-alive connection;
+//   - ferry-ws: each client holds one WebSocket and, per file, sends start,
+//     one binary message and end, and waits for complete (docs/protocol.md
+//     lets a connection carry one upload after another).
 func BenchmarkTusSmallUploads(b *testing.B) {
 	bin := tusdBinary(b)
 	total := int(benchEnvSize(b, "FERRY_BENCH_SMALL_N", 2000))
@@ -567,10 +575,13 @@ func BenchmarkTusSmallUploads(b *testing.B) {
 	if _, err := rand.Read(body); err != nil {
 		b.Fatal(err)
 	}
+	sum := sha256.Sum256(body)
+	bodySum := hex.EncodeToString(sum[:])
 	root := benchDir(b)
+	kinds := []string{"ferry-ws", "ferry-tus", "tusd"}
 	rates := map[string][]float64{}
 	cpus := map[string][]float64{}
-	var ratios []float64
+	var wsRatios, tusRatios []float64
 
 	profile := os.Getenv("FERRY_BENCH_SERVER_CPUPROFILE")
 	one := func(kind string, i int) (rate, cpuMs float64) {
@@ -579,14 +590,14 @@ func BenchmarkTusSmallUploads(b *testing.B) {
 			b.Fatal(err)
 		}
 		var srv *upServer
-		if kind == "ferry" {
+		if kind == "tusd" {
+			srv = startTusdProc(b, bin, dir, nil, "-upload-dir", filepath.Join(dir, "data"))
+		} else {
 			prof := ""
 			if profile != "" {
-				prof = fmt.Sprintf("%s.%s.%d", profile, b.Name(), i)
+				prof = fmt.Sprintf("%s.%s.%s.%d", profile, strings.ReplaceAll(b.Name(), "/", "_"), kind, i)
 			}
 			srv = startFerryProc(b, dir, prof, nil, "--data", filepath.Join(dir, "data"))
-		} else {
-			srv = startTusdProc(b, bin, dir, nil, "-upload-dir", filepath.Join(dir, "data"))
 		}
 		settle()
 		hc := benchHTTPClient(clients)
@@ -599,6 +610,12 @@ func BenchmarkTusSmallUploads(b *testing.B) {
 		var wg sync.WaitGroup
 		for range clients {
 			wg.Go(func() {
+				if kind == "ferry-ws" {
+					if err := wsSmallUploads(srv.url, body, bodySum, func() bool { return next.Add(1) <= int64(total) }); err != nil {
+						errs <- err
+					}
+					return
+				}
 				for next.Add(1) <= int64(total) {
 					req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.url+"/uploads/", bytes.NewReader(body))
 					req.Header.Set("Tus-Resumable", "1.0.0")
@@ -626,7 +643,7 @@ func BenchmarkTusSmallUploads(b *testing.B) {
 		os.RemoveAll(dir)
 		select {
 		case err := <-errs:
-			b.Fatal(err)
+			b.Fatalf("%s: %v", kind, err)
 		default:
 		}
 		return float64(total) / d.Seconds(), (cpu1 - cpu0) * 1000 / float64(total)
@@ -635,10 +652,7 @@ func BenchmarkTusSmallUploads(b *testing.B) {
 	b.ResetTimer()
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
-		order := []string{"ferry", "tusd"}
-		if i%2 == 1 {
-			order = []string{"tusd", "ferry"}
-		}
+		order := append(append([]string(nil), kinds[i%3:]...), kinds[:i%3]...)
 		got := map[string]float64{}
 		for _, kind := range order {
 			r, c := one(kind, i)
@@ -647,13 +661,70 @@ func BenchmarkTusSmallUploads(b *testing.B) {
 			cpus[kind] = append(cpus[kind], c)
 			b.Logf("iter %d: %s %.0f uploads/s, %.2f CPU-ms per upload (load %s)", i, kind, r, c, loadAvg())
 		}
-		ratios = append(ratios, got["ferry"]/got["tusd"])
+		wsRatios = append(wsRatios, got["ferry-ws"]/got["tusd"])
+		tusRatios = append(tusRatios, got["ferry-tus"]/got["tusd"])
+		b.Logf("iter %d: ws/tusd %.2f, tus/tusd %.2f", i, wsRatios[i], tusRatios[i])
 	}
-	for _, kind := range []string{"ferry", "tusd"} {
+	for _, kind := range kinds {
 		b.ReportMetric(median(rates[kind]), kind+"-uploads/s")
 		b.ReportMetric(median(cpus[kind]), kind+"-CPU-ms/upload")
 	}
-	b.ReportMetric(median(ratios), "ferry/tusd")
+	b.ReportMetric(median(wsRatios), "ws/tusd")
+	b.ReportMetric(median(tusRatios), "tus/tusd")
+}
+
+// wsSmallUploads uploads body over one WebSocket to ferry at base, one file
+// after another while more() says so: start, one binary message, end, and
+// the complete frame (progress frames in between are skipped), checking the
+// digest the server computed.
+func wsSmallUploads(base string, body []byte, sum string, more func() bool) error {
+	d := websocket.Dialer{Subprotocols: []string{client.Subprotocol}}
+	ws, resp, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/upload", nil)
+	if err != nil {
+		return fmt.Errorf("dial: %v", err)
+	}
+	resp.Body.Close()
+	defer ws.Close()
+	type frame struct {
+		Type, ID, SHA256, Code, Message string
+	}
+	await := func(want string) (frame, error) {
+		for {
+			var f frame
+			if err := ws.ReadJSON(&f); err != nil {
+				return f, err
+			}
+			switch f.Type {
+			case "progress":
+				continue
+			case want:
+				return f, nil
+			}
+			return f, fmt.Errorf("got %+v, want %s", f, want)
+		}
+	}
+	for more() {
+		if err := ws.WriteJSON(map[string]any{"type": "start", "name": "bench.bin", "size": len(body)}); err != nil {
+			return err
+		}
+		if _, err := await("ready"); err != nil {
+			return fmt.Errorf("start: %v", err)
+		}
+		if err := ws.WriteMessage(websocket.BinaryMessage, body); err != nil {
+			return err
+		}
+		if err := ws.WriteJSON(map[string]string{"type": "end"}); err != nil {
+			return err
+		}
+		f, err := await("complete")
+		if err != nil {
+			return fmt.Errorf("end: %v", err)
+		}
+		if f.SHA256 != sum {
+			return fmt.Errorf("upload %s: sha256 %s, want %s", f.ID, f.SHA256, sum)
+		}
+	}
+	return ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 }
 
 // ReadAt reads bytes of the file at off, so the WebSocket client can send it.
