@@ -1,18 +1,21 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/upload"
@@ -187,22 +190,68 @@ func TestBrowserCancelCanBeUndone(t *testing.T) {
 	}
 }
 
-// The same file dropped again after it finished is skipped, and the page
-// says so where a sighted person sees it, not only in a live region.
-func TestBrowserDuplicateIsSkipped(t *testing.T) {
+// askVisible is true once the question about files already in the uploads
+// shows on screen with text, and its Skip button has the keyboard focus.
+func askVisible(text string) string {
+	return fmt.Sprintf(`(() => { const box = document.getElementById('duplicate-ask');
+  return !box.hidden && box.getBoundingClientRect().height > 0 && box.textContent.includes(%s)
+    && document.activeElement === document.getElementById('duplicate-skip'); })()`, jsString(text))
+}
+
+// The same file dropped again after it finished is asked about; Escape
+// skips it, and the page says so where a sighted person sees it.
+func TestBrowserDuplicateAsksThenSkips(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{})
 	e.open("")
 	f := genFile{Name: "twice.txt", Seed: 71, Size: 5000}
 	e.dropFiles(f)
 	e.waitFor("the upload", allDone(1))
 	e.dropFiles(f)
+	e.waitFor("the question", askVisible("twice.txt is already in the uploads (finished)"))
+	e.do(chromedp.KeyEvent(kb.Escape))
 	e.waitFor("a visible notice", `(() => { const n = document.getElementById('notice');
-  return !n.hidden && n.textContent.includes('Skipped twice.txt') && n.getBoundingClientRect().height > 0; })()`)
+  return !n.hidden && n.textContent.includes('Skipped twice.txt') && n.getBoundingClientRect().height > 0
+    && document.getElementById('duplicate-ask').hidden; })()`)
 	if n := len(e.uploads()); n != 1 {
 		t.Errorf("%d uploads listed, want 1", n)
 	}
 	if n := e.backend.createCount(); n != 1 {
 		t.Errorf("%d uploads created on the server, want 1", n)
+	}
+}
+
+// The same file dropped while it is still being sent is asked about;
+// "Upload again", chosen with the keyboard, sends a second copy as a new
+// upload, and both copies arrive whole.
+func TestBrowserDuplicateUploadAgain(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	e.backend.setRate(oneMiB / 2)
+	e.open("")
+	f := genFile{Name: "again.bin", Seed: 73, Size: 2 * oneMiB}
+	e.dropFiles(f)
+	e.waitFor("some progress", offsetAtLeast(f.Name, oneMiB/8))
+	e.dropFiles(f)
+	e.waitFor("the question", askVisible("again.bin is already in the uploads (under way)"))
+	// Shift+Tab from Skip reaches "Upload again"; Enter presses it.
+	e.do(chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	if !evalJS[bool](e, `document.activeElement === document.getElementById('duplicate-again')`) {
+		t.Fatal("Shift+Tab from Skip does not reach Upload again")
+	}
+	e.do(chromedp.KeyEvent(kb.Enter))
+	e.backend.setRate(0)
+	e.waitFor("both copies", allDone(2))
+	ups := e.uploads()
+	if ups[0].ID == "" || ups[0].ID == ups[1].ID {
+		t.Fatalf("the copies share the upload id %q and %q", ups[0].ID, ups[1].ID)
+	}
+	if n := e.backend.createCount(); n != 2 {
+		t.Errorf("%d uploads created on the server, want 2", n)
+	}
+	want := f.content()
+	for _, u := range ups {
+		if res, got := e.fetch("/files/" + u.ID); res.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+			t.Errorf("GET /files/%s: %s, %d bytes; want the %d bytes dropped", u.ID, res.Status, len(got), len(want))
+		}
 	}
 }
 

@@ -230,3 +230,23 @@ test('an upload deleted while it was sent no longer shows its bytes saved', () =
   assert.equal(u.offset, 0);
   assert.equal(u.id, null);
 });
+
+test('a copy starts a new upload and keeps the first one\'s record', async () => {
+  const f = file(10);
+  const first = { id: ID, name: 'a.bin', size: 10, lastModified: f.lastModified };
+  const store = new MemoryStore({ [fingerprint(f)]: first });
+  const { u } = makeUpload(f, { store, copy: true });
+  assert.equal(u.id, null);
+  assert.equal(u.resumedFromEarlierVisit, false);
+  assert.equal(u.fingerprint, fingerprint(f));
+  assert.notEqual(u.storeKey, fingerprint(f));
+  u.begin();
+  const ws = last();
+  ws.open();
+  assert.equal(ws.frames('start').length, 1, 'a copy asks for a new upload');
+  assert.equal(ws.frames('resume').length, 0);
+  const other = '01a2351a-8533-7413-96d3-3fc118a1b374';
+  ws.receive({ type: 'ready', id: other, offset: 0, max_frame: MAX_CHUNK });
+  assert.deepEqual(store.get(fingerprint(f)), first, 'the first upload is still remembered');
+  assert.equal(store.get(u.storeKey).id, other);
+});

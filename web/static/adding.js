@@ -1,36 +1,38 @@
 // adding.js: files into the queue: dropped (folders too), pasted or
-// chosen, checked against the server's limits, duplicates skipped.
+// chosen, checked against the server's limits; duplicates are asked about.
 
 import { $, api, store, queue, limits } from './page.js';
 import { Upload, precheck } from './uploader.js';
 import { hashInWorker } from './verify.js';
 import { fingerprint } from './store.js';
+import { sortAdded, describeAsk, skippedText } from './duplicates.js';
 import { announce, notify } from './announce.js';
 import { createView, renderTotals } from './uploads-view.js';
 import { renderUnfinished } from './unfinished.js';
 
-// addFiles puts files in the queue. The same file again (same name, size
-// and time) carries on with the upload already listed, or is skipped when
-// that one finished: the person is told, on screen.
+// addFiles puts files in the queue. The same file as a paused or stopped
+// upload carries that one on; the same file as one finished, waiting or
+// under way is asked about (upload again or skip), on screen.
 export function addFiles(files) {
+  const { fresh, carryOn, ask } = sortAdded(files, queue.uploads, fingerprint);
+  const busy = [];
+  for (const { file, upload } of carryOn) {
+    if (!upload.active) upload.replaceFile(file);
+    if (upload.state === 'paused') upload.resume();
+    else if (upload.state === 'error') upload.retry();
+    else busy.push(file.name);
+  }
+  if (busy.length) notify(skippedText(busy));
+  enqueue(fresh, false);
+  if (ask.length) askAboutDuplicates(ask);
+}
+
+// enqueue makes an Upload of each file; copy: each is a second copy of a
+// file already listed.
+function enqueue(files, copy) {
   let added = 0;
   let resumed = 0;
-  const skipped = [];
   for (const file of files) {
-    const fp = fingerprint(file);
-    const existing = queue.uploads.find((u) => u.fingerprint === fp && u.state !== 'cancelled');
-    if (existing && existing.state === 'done') {
-      skipped.push(file.name);
-      continue;
-    }
-    if (existing) {
-      // The same file again: carry on with the upload already listed.
-      if (!existing.active) existing.replaceFile(file);
-      if (existing.state === 'paused') existing.resume();
-      else if (existing.state === 'error') existing.retry();
-      else skipped.push(file.name);
-      continue;
-    }
     const refusal = precheck(file, limits);
     const u = new Upload(file, {
       url: () => api.uploadSocketURL(),
@@ -38,6 +40,7 @@ export function addFiles(files) {
       probe: () => api.probe(),
       remove: (id) => api.remove(id),
       hashFile: hashInWorker,
+      copy,
     });
     if (u.resumedFromEarlierVisit) resumed++;
     added++;
@@ -52,14 +55,40 @@ export function addFiles(files) {
     renderUnfinished();
     renderTotals();
   }
-  if (skipped.length) {
-    const names = skipped.length <= 3 ? skipped.join(', ') : `${skipped.slice(0, 3).join(', ')} and ${skipped.length - 3} more`;
-    notify(
-      skipped.length === 1
-        ? `Skipped ${names}: it is already in the uploads. Remove it from the list to send it again.`
-        : `Skipped ${skipped.length} files already in the uploads (${names}). Remove them from the list to send them again.`,
-    );
-  }
+}
+
+// asking holds the duplicates the question on screen is about; a drop
+// while it shows adds to it.
+let asking = [];
+
+function askAboutDuplicates(ask) {
+  const box = $('duplicate-ask');
+  const wasOpen = !box.hidden;
+  if (!wasOpen) asking = [];
+  asking.push(...ask);
+  $('duplicate-text').textContent = describeAsk(asking);
+  box.hidden = false;
+  announce($('duplicate-text').textContent, true);
+  if (!wasOpen) $('duplicate-skip').focus();
+}
+
+function answerDuplicates(again) {
+  const files = asking.map((a) => a.file);
+  asking = [];
+  $('duplicate-ask').hidden = true;
+  if (again) enqueue(files, true);
+  else notify(skippedText(files.map((f) => f.name)));
+  $('choose').focus();
+}
+
+function setupDuplicates() {
+  $('duplicate-again').addEventListener('click', () => answerDuplicates(true));
+  $('duplicate-skip').addEventListener('click', () => answerDuplicates(false));
+  $('duplicate-ask').addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    ev.preventDefault();
+    answerDuplicates(false);
+  });
 }
 
 // withPath is file under the name path (a folder's relative path, such as
@@ -124,6 +153,7 @@ function hasFiles(ev) {
 }
 
 export function setupDrop() {
+  setupDuplicates();
   const zone = $('dropzone');
   let depth = 0;
   // Files are accepted anywhere on the page, so a near miss does not make the

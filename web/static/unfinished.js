@@ -56,7 +56,7 @@ const inUse = new Set(); // ids a Discard found held by another tab or device
 const IN_USE = 'In use elsewhere (another tab or device): not discarded. Cancel it where it runs.'; // id -> metadata from GET /api/files/<id>, or null while unknown
 
 export function renderUnfinished() {
-  const inQueue = new Set(queue.uploads.map((u) => u.fingerprint));
+  const inQueue = new Set(queue.uploads.map((u) => u.storeKey));
   const entries = Object.entries(store.all()).filter(([fp, r]) => !inQueue.has(fp) && r && r.id);
   const list = $('unfinished-list');
   list.replaceChildren();

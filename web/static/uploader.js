@@ -65,7 +65,8 @@ const retryLimits = {
 export class Upload extends EventTarget {
   // opts: url() -> WebSocket URL; store: UploadStore; probe() -> Promise of
   // 'ok' | 'unauthorized' | 'unreachable'; remove(id) -> Promise (HTTP DELETE);
-  // plus any of `defaults`.
+  // copy: true for a second copy of a file already listed, which starts a
+  // new upload and is remembered under its own key; plus any of `defaults`.
   constructor(file, opts) {
     super();
     this.opts = { ...defaults, ...opts };
@@ -74,7 +75,11 @@ export class Upload extends EventTarget {
     this.size = file.size;
     this.mime = file.type || '';
     this.fingerprint = fingerprint(file);
-    const known = this.opts.store.get(this.fingerprint);
+    // storeKey is where the store keeps this upload: the fingerprint, so
+    // that the same file chosen after a reload finds it, except for a copy,
+    // which must neither take over nor overwrite the first one's record.
+    this.storeKey = this.opts.copy ? `${this.fingerprint}#copy-${Date.now()}-${Math.random().toString(36).slice(2)}` : this.fingerprint;
+    const known = this.opts.copy ? null : this.opts.store.get(this.storeKey);
     this.id = known && known.id ? known.id : null;
     this.resumedFromEarlierVisit = this.id !== null;
     this.state = 'queued';
@@ -369,7 +374,7 @@ export class Upload extends EventTarget {
     if (this.id === null && typeof f.id === 'string') {
       this.id = f.id;
       if (this.state !== 'cancelling') {
-        this.opts.store.set(this.fingerprint, {
+        this.opts.store.set(this.storeKey, {
           id: this.id,
           name: this.name,
           size: this.size,
@@ -634,7 +639,7 @@ export class Upload extends EventTarget {
   }
 
   forget() {
-    this.opts.store.delete(this.fingerprint);
+    this.opts.store.delete(this.storeKey);
   }
 
   // clearID drops the upload's id: the next connection starts a new one.
