@@ -19,6 +19,7 @@ trap cleanup EXIT
 fail() { echo "wait-test: FAIL: $*" >&2; exit 1; }
 
 export FERRY_TOKEN="wait-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
+: >"$work/serve.log" # before the server starts, so the loop below can read it at once
 FERRY_S3_ACCESS_KEY="$FERRY_TEST_S3_ACCESS_KEY" FERRY_S3_SECRET_KEY="$FERRY_TEST_S3_SECRET_KEY" \
 	ferry serve --addr 127.0.0.1:0 --storage s3 --s3-endpoint "$FERRY_TEST_S3_ENDPOINT" --s3-insecure \
 	--s3-bucket "wait-test-$RANDOM$RANDOM" --s3-create-bucket 2>"$work/serve.log" &
