@@ -21,8 +21,11 @@ func NewBus() *Bus {
 // Observe calls fn with every Event published from now on, inline in
 // Publish and so before the call that raised it returns to its protocol:
 // an observer that records Complete events in a durable outbox has done so
-// before the client is told the upload is complete. fn must not block for
-// long and must not call Publish.
+// before the client is told the upload is complete. fn is called from the
+// goroutine of each Publish, outside the Bus's lock, so it may be called
+// from several at once: one upload's slow observer (an fsync) holds up
+// that upload only, never another's checkpoints. fn must not call Publish
+// on this Bus.
 func (b *Bus) Observe(fn func(Event)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -40,13 +43,17 @@ func (b *Bus) Subscribe(buffer int) *Subscription {
 }
 
 // Publish hands e to every observer, then to every Subscription, closing
-// the Subscriptions whose buffer is full.
+// the Subscriptions whose buffer is full. An upload's Writer publishes its
+// events one at a time, so observers see them in order.
 func (b *Bus) Publish(e Event) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, fn := range b.observers {
+	observers := b.observers
+	b.mu.Unlock()
+	for _, fn := range observers {
 		fn(e)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for s := range b.subs {
 		select {
 		case s.c <- e:

@@ -41,3 +41,40 @@ func TestBusDeliversInOrderAndDropsTheSlow(t *testing.T) {
 	}
 	bus.Publish(events.New(events.Created, storage.Info{ID: storage.NewID()}, time.Now())) // no one left: no panic
 }
+
+// TestSlowObserverHoldsUpOnlyItsOwnPublish: an observer that blocks on one
+// upload's event (an outbox fsync) does not stop another upload's Publish,
+// which the upload hot path calls on every Checkpoint.
+func TestSlowObserverHoldsUpOnlyItsOwnPublish(t *testing.T) {
+	bus := events.NewBus()
+	slowID := storage.NewID()
+	entered, release := make(chan struct{}), make(chan struct{})
+	bus.Observe(func(e events.Event) {
+		if e.Upload.ID == slowID {
+			close(entered)
+			<-release
+		}
+	})
+	slowDone := make(chan struct{})
+	go func() {
+		bus.Publish(events.New(events.Complete, storage.Info{ID: slowID}, time.Now()))
+		close(slowDone)
+	}()
+	<-entered
+	fastDone := make(chan struct{})
+	go func() {
+		bus.Publish(events.New(events.Progress, storage.Info{ID: storage.NewID()}, time.Now()))
+		close(fastDone)
+	}()
+	select {
+	case <-fastDone:
+	case <-time.After(deadlockGuard):
+		t.Fatal("a Publish waited for another upload's observer")
+	}
+	close(release)
+	<-slowDone
+}
+
+// deadlockGuard bounds a wait that should end at once; it is not a timing
+// assertion.
+const deadlockGuard = 10 * time.Second
