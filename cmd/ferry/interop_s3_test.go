@@ -83,6 +83,26 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// pacedPatch sends body as a tus PATCH at offset 0 of url and tells how it
+// ended; instance names the request in logs.
+func pacedPatch(ctx context.Context, instance, url string, body *pacedReader, size int) patchOutcome {
+	o := patchOutcome{instance: instance}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, url, body)
+	req.ContentLength = int64(size)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Offset", "0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	o.status, o.offset, o.body = resp.StatusCode, resp.Header.Get("Upload-Offset"), string(b)
+	return o
+}
+
 type patchOutcome struct {
 	instance string
 	status   int
@@ -136,22 +156,8 @@ func TestInteropS3SimultaneousPatches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := patchOutcome{instance: string(rune('A' + i))}
 			body := &pacedReader{data: srcs[i], step: 128 << 10, pause: 15 * time.Millisecond, start: start}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, f.url+path, body)
-			req.ContentLength = int64(size)
-			req.Header.Set("Tus-Resumable", "1.0.0")
-			req.Header.Set("Upload-Offset", "0")
-			req.Header.Set("Content-Type", "application/offset+octet-stream")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				o.err = err
-			} else {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				o.status, o.offset, o.body = resp.StatusCode, resp.Header.Get("Upload-Offset"), string(b)
-			}
-			outcomes[i] = o
+			outcomes[i] = pacedPatch(ctx, string(rune('A'+i)), f.url+path, body, size)
 		}()
 	}
 	close(start)
@@ -286,23 +292,7 @@ func takeover(t *testing.T, first, second string) {
 	slowStart := time.Now()
 	body := &pacedReader{data: src, step: 128 << 10, pause: 100 * time.Millisecond}
 	body.unsent.Store(int64(len(src)))
-	go func() {
-		o := patchOutcome{instance: "slow"}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, first+path, body)
-		req.ContentLength = int64(size)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Upload-Offset", "0")
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			o.err = err
-		} else {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			o.status, o.offset, o.body = resp.StatusCode, resp.Header.Get("Upload-Offset"), string(b)
-		}
-		slowDone <- o
-	}()
+	go func() { slowDone <- pacedPatch(ctx, "slow", first+path, body, size) }()
 	time.Sleep(time.Second)
 
 	// The new request: HEAD, then PATCH the rest; 409 (the old request's
