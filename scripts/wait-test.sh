@@ -4,35 +4,12 @@
 # unfinished. `make test` runs it (cmd/ferry/scripts_test.go) under
 # scripts/with-minio.sh. Needs `ferry` on PATH and curl.
 set -euo pipefail
-: "${FERRY_TEST_S3_ENDPOINT:?run this under scripts/with-minio.sh}"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-wait.XXXXXX")
-server_pid=""
-cleanup() {
-	if [[ -n "$server_pid" ]]; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib/serve-on-minio.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/serve-on-minio.sh"
 fail() { echo "wait-test: FAIL: $*" >&2; exit 1; }
 
 export FERRY_TOKEN="wait-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
-: >"$work/serve.log" # before the server starts, so the loop below can read it at once
-FERRY_S3_ACCESS_KEY="$FERRY_TEST_S3_ACCESS_KEY" FERRY_S3_SECRET_KEY="$FERRY_TEST_S3_SECRET_KEY" \
-	ferry serve --addr 127.0.0.1:0 --storage s3 --s3-endpoint "$FERRY_TEST_S3_ENDPOINT" --s3-insecure \
-	--s3-bucket "wait-test-$RANDOM$RANDOM" --s3-create-bucket 2>"$work/serve.log" &
-server_pid=$!
-url=""
-for _ in $(seq 300); do
-	url=$(sed -n 's/.*msg="ferry serving" url=\([^ ]*\).*/\1/p' "$work/serve.log")
-	[[ -n "$url" ]] && break
-	kill -0 "$server_pid" 2>/dev/null || break
-	sleep 0.1
-done
-[[ -n "$url" ]] || { cat "$work/serve.log" >&2; fail "ferry did not start"; }
-export FERRY_SERVER="$url"
+serve_on_minio wait-test
 auth=(-H "Authorization: Bearer $FERRY_TOKEN" -H "Tus-Resumable: 1.0.0")
 
 # create SIZE: the other job starts a tus upload; prints its id.
