@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ferryhq/ferry/upload"
@@ -245,5 +246,47 @@ func TestBrowserResumeDenied(t *testing.T) {
 	e.waitKept("the handle to be forgotten once the upload is complete")
 	if got := evalJS[string](e, `localStorage.getItem('ferry.uploads') || ''`); strings.Contains(got, id) {
 		t.Errorf("the completed upload is still remembered: %q", got)
+	}
+}
+
+// "Choose files" opens Chromium's File System Access picker (whose files
+// come with handles), with the server's allowed types, rather than the
+// <input type=file>. CDP cannot hand that picker a file (docs/design.md),
+// so the test sees it open, cancels it, and the page adds nothing.
+func TestBrowserChooseOpensPicker(t *testing.T) {
+	e := newBrowserEnv(t, web.Config{Config: upload.Config{AllowedTypes: []string{"image/*", "application/octet-stream"}}})
+	e.open("")
+	e.waitFor("the limits to be shown", `!document.getElementById('limits').hidden`)
+	opened := make(chan page.EventFileChooserOpened, 4)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	events := chromedp.Events(ctx, page.FileChooserOpened)
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return
+			}
+			opened <- ev
+		}
+	}()
+	e.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.SetInterceptFileChooserDialog, page.SetInterceptFileChooserDialogParams{Enabled: true, Cancel: new(true)})
+		return err
+	}))
+	e.do(chromedp.Click(chromedp.ID("choose")))
+	select {
+	case ev := <-opened:
+		if ev.BackendNodeID != 0 {
+			t.Errorf("Choose files opened the <input type=file> (node %d), want the File System Access picker", ev.BackendNodeID)
+		}
+		if ev.Mode != page.FileChooserOpenedModeSelectMultiple {
+			t.Errorf("the picker opened in mode %q, want %q", ev.Mode, page.FileChooserOpenedModeSelectMultiple)
+		}
+	case <-time.After(pageTimeout):
+		t.Fatalf("Choose files opened no file chooser")
+	}
+	e.waitFor("the page to settle", `document.activeElement && document.activeElement.id === 'choose'`)
+	if n := len(e.uploads()); n != 0 {
+		t.Errorf("a cancelled picker added %d uploads", n)
 	}
 }

@@ -13,6 +13,10 @@
 // - "Copy link" copies a link that opens the file without the access token:
 //   when a token is set, a signed, read-only link to that one file that
 //   expires (the server's default, 7 days); without one, the plain link.
+// - Where the browser gives file handles (Chromium: a drop, or "Choose
+//   files" through showOpenFilePicker), they are kept in IndexedDB, and
+//   after a reload the Unfinished panel's Resume reopens the file
+//   (handles.js); elsewhere the file is chosen again.
 
 import { $, api, store, handles, queue, setLimits } from './page.js';
 import { describeLimits } from './uploader.js';
