@@ -173,6 +173,7 @@ func TestBrowserResumeByHandle(t *testing.T) {
 	id, saved := e.startThenReload(f, path)
 
 	e.waitFor("Resume in the Unfinished panel", unfinishedWithResume(f.Name))
+	e.screenshotTo(filepath.Join(artifactsDir(t), artifactName(t)+"-after-reload.png"))
 	e.do(chromedp.Click(chromedp.CSS(resumeButton)))
 	e.waitFor("the upload to complete", allDone(1))
 	if n := evalJS[int](e, `document.getElementById('file-input').files.length + document.getElementById('folder-input').files.length`); n != 0 {

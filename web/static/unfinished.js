@@ -120,6 +120,7 @@ export function renderUnfinished() {
         return;
       }
       store.delete(fp);
+      reopenFailed.delete(fp);
       announce(verdict === 'failed' ? `Forgot ${rec.name} here; the server deletes it when it expires.` : `Discarded ${rec.name}.`);
       renderUnfinished();
       $('choose').focus();
