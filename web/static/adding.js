@@ -20,7 +20,8 @@ export function addFiles(files) {
   for (const { file, upload } of carryOn) {
     if (!upload.active) {
       upload.replaceFile(file);
-      rememberHandle(upload, file);
+      const h = handleFor(file);
+      if (h && upload.id !== null) handles.remember(upload.storeKey, h, file);
     }
     if (upload.state === 'paused') upload.resume();
     else if (upload.state === 'error') upload.retry();
@@ -49,7 +50,7 @@ function enqueue(files, copy) {
     if (u.resumedFromEarlierVisit) resumed++;
     added++;
     if (refusal) u.fail(refusal, ''); // never sent: the server would refuse it
-    else rememberHandle(u, file);
+    else keepHandle(u);
     createView(u);
     queue.add(u);
   }
@@ -62,13 +63,22 @@ function enqueue(files, copy) {
   }
 }
 
-// rememberHandle keeps the handle file came with (a drop or the picker,
-// in Chromium) under the upload's store key, so that after a reload the
-// upload can resume without the file being chosen again. A handle whose
-// upload never gets an id is dropped at the next visit (handles.load).
-function rememberHandle(upload, file) {
-  const h = handleFor(file);
-  if (h) handles.remember(upload.storeKey, h, file);
+// keptFor is, for each upload, the id under which its file's handle was
+// last kept.
+const keptFor = new WeakMap();
+
+// keepHandle keeps the handle the upload's file came with (a drop or the
+// picker, in Chromium) under its store key once the upload has an id, and
+// again when it gets a new one (an expired upload started over), so that
+// after a reload it can resume without the file being chosen again. The
+// store forgets the handle with the upload's record.
+function keepHandle(upload) {
+  upload.addEventListener('change', () => {
+    if (upload.id === null || upload.finished || keptFor.get(upload) === upload.id) return;
+    keptFor.set(upload, upload.id);
+    const h = handleFor(upload.file);
+    if (h) handles.remember(upload.storeKey, h, upload.file);
+  });
 }
 
 // asking holds the duplicates the question on screen is about; a drop
