@@ -66,6 +66,9 @@ type recordingBackend struct {
 type resumeEvent struct {
 	ID     string
 	Offset int64
+	// Written counts the bytes written through this resume's writer: what
+	// the client sent after resuming.
+	Written *atomic.Int64
 }
 
 func (b *recordingBackend) Create(ctx context.Context, id string, meta storage.Meta) (storage.Writer, error) {
@@ -84,10 +87,11 @@ func (b *recordingBackend) Resume(ctx context.Context, id string) (storage.Write
 	if err != nil {
 		return nil, err
 	}
+	written := new(atomic.Int64)
 	b.mu.Lock()
-	b.resumes = append(b.resumes, resumeEvent{ID: id, Offset: w.Info().Offset})
+	b.resumes = append(b.resumes, resumeEvent{ID: id, Offset: w.Info().Offset, Written: written})
 	b.mu.Unlock()
-	return &slowWriter{Writer: w, rate: &b.rate}, nil
+	return &slowWriter{Writer: w, rate: &b.rate, written: written}, nil
 }
 
 // The local backend's optional capabilities, passed through so the server
@@ -127,14 +131,19 @@ func (b *recordingBackend) createCount() int {
 
 type slowWriter struct {
 	storage.Writer
-	rate *atomic.Int64
+	rate    *atomic.Int64
+	written *atomic.Int64 // nil, or counts the bytes written
 }
 
 func (w *slowWriter) Write(p []byte) (int, error) {
 	if r := w.rate.Load(); r > 0 {
 		time.Sleep(time.Duration(int64(len(p)) * int64(time.Second) / r))
 	}
-	return w.Writer.Write(p)
+	n, err := w.Writer.Write(p)
+	if w.written != nil {
+		w.written.Add(int64(n))
+	}
+	return n, err
 }
 
 // httpLog records every request with its response status, and keeps the
@@ -301,6 +310,19 @@ func newBrowserEnv(t *testing.T, cfg web.Config) *browserEnv {
 // wrap(the recording backend), when wrap is not nil.
 func newBrowserEnvWrapped(t *testing.T, cfg web.Config, wrap func(storage.Backend) storage.Backend) *browserEnv {
 	t.Helper()
+	return newBrowserEnvSetup(t, cfg, wrap, browserSetup{})
+}
+
+// browserSetup adjusts the browser of a test: a profile prepared before it
+// starts (knowing the server's origin), and extra command-line flags.
+type browserSetup struct {
+	profile func(dir, origin string) error
+	flags   []chromedp.ExecAllocatorOption
+}
+
+// newBrowserEnvSetup is newBrowserEnvWrapped whose browser starts with setup.
+func newBrowserEnvSetup(t *testing.T, cfg web.Config, wrap func(storage.Backend) storage.Backend, setup browserSetup) *browserEnv {
+	t.Helper()
 	exec := chromiumPath(t)
 	b, err := local.New(local.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -324,7 +346,7 @@ func newBrowserEnvWrapped(t *testing.T, cfg web.Config, wrap func(storage.Backen
 	e.url = e.ts.URL
 	t.Cleanup(e.stopServer)
 
-	e.ctx = startBrowser(t, exec)
+	e.ctx = startBrowserSetup(t, exec, e.url, setup)
 	go func() {
 		for m, err := range chromedp.Console(e.ctx) {
 			if err != nil {
@@ -424,9 +446,21 @@ func chromiumPath(t *testing.T) string {
 // returns its first tab.
 func startBrowser(t *testing.T, exec string) context.Context {
 	t.Helper()
+	return startBrowserSetup(t, exec, "", browserSetup{})
+}
+
+// startBrowserSetup is startBrowser with setup, for a server at origin.
+func startBrowserSetup(t *testing.T, exec, origin string, setup browserSetup) context.Context {
+	t.Helper()
+	profile := t.TempDir()
+	if setup.profile != nil {
+		if err := setup.profile(profile, origin); err != nil {
+			t.Fatalf("preparing the browser profile: %v", err)
+		}
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exec),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		// Chromium keeps scratch directories in TMPDIR and leaves them when
 		// killed: keep them in the test's own directory, which is removed.
 		chromedp.Env("TMPDIR="+t.TempDir()),
@@ -441,6 +475,7 @@ func startBrowser(t *testing.T, exec string) context.Context {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(1100, 900),
 	)
+	opts = append(opts, setup.flags...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {

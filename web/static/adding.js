@@ -1,7 +1,7 @@
 // adding.js: files into the queue: dropped (folders too), pasted or
 // chosen, checked against the server's limits; duplicates are asked about.
 
-import { $, api, store, queue, limits } from './page.js';
+import { $, api, store, handles, queue, limits } from './page.js';
 import { Upload, precheck } from './uploader.js';
 import { hashInWorker } from './verify.js';
 import { fingerprint } from './store.js';
@@ -9,6 +9,7 @@ import { sortAdded, describeAsk, skippedText } from './duplicates.js';
 import { announce, notify } from './announce.js';
 import { createView, renderTotals } from './uploads-view.js';
 import { renderUnfinished } from './unfinished.js';
+import { dropHandle, handleFor, noteHandle, pickFiles } from './handles.js';
 
 // addFiles puts files in the queue. The same file as a paused or stopped
 // upload carries that one on; the same file as one finished, waiting or
@@ -17,7 +18,11 @@ export function addFiles(files) {
   const { fresh, carryOn, ask } = sortAdded(files, queue.uploads, fingerprint);
   const busy = [];
   for (const { file, upload } of carryOn) {
-    if (!upload.active) upload.replaceFile(file);
+    if (!upload.active) {
+      upload.replaceFile(file);
+      const h = handleFor(file);
+      if (h && upload.id !== null) handles.remember(upload.storeKey, h, file);
+    }
     if (upload.state === 'paused') upload.resume();
     else if (upload.state === 'error') upload.retry();
     else busy.push(file.name);
@@ -45,6 +50,7 @@ function enqueue(files, copy) {
     if (u.resumedFromEarlierVisit) resumed++;
     added++;
     if (refusal) u.fail(refusal, ''); // never sent: the server would refuse it
+    else keepHandle(u);
     createView(u);
     queue.add(u);
   }
@@ -55,6 +61,24 @@ function enqueue(files, copy) {
     renderUnfinished();
     renderTotals();
   }
+}
+
+// keptFor is, for each upload, the id under which its file's handle was
+// last kept.
+const keptFor = new WeakMap();
+
+// keepHandle keeps the handle the upload's file came with (a drop or the
+// picker, in Chromium) under its store key once the upload has an id, and
+// again when it gets a new one (an expired upload started over), so that
+// after a reload it can resume without the file being chosen again. The
+// store forgets the handle with the upload's record.
+function keepHandle(upload) {
+  upload.addEventListener('change', () => {
+    if (upload.id === null || upload.finished || keptFor.get(upload) === upload.id) return;
+    keptFor.set(upload, upload.id);
+    const h = handleFor(upload.file);
+    if (h) handles.remember(upload.storeKey, h, upload.file);
+  });
 }
 
 // asking holds the duplicates the question on screen is about; a drop
@@ -112,8 +136,12 @@ function takeDrop(dt) {
       folders.push(entry);
       continue;
     }
+    const handle = dropHandle(item); // now: the DataTransfer empties after the event
     const f = item.getAsFile();
-    if (f) files.push(f);
+    if (f) {
+      noteHandle(f, handle);
+      files.push(f);
+    }
   }
   return { files, folders };
 }
@@ -186,7 +214,18 @@ export function setupDrop() {
     if (files.length) addFiles(files);
   });
   const input = $('file-input');
-  $('choose').addEventListener('click', () => input.click());
+  // "Choose files" opens the File System Access picker where there is one
+  // (its files come with handles, so they can be resumed after a reload
+  // without being chosen again), and <input type=file> elsewhere.
+  $('choose').addEventListener('click', async () => {
+    if (typeof window.showOpenFilePicker !== 'function') {
+      input.click();
+      return;
+    }
+    const files = await pickFiles(window, limits);
+    if (files === null) input.click();
+    else if (files.length) addFiles(files);
+  });
   input.addEventListener('change', () => {
     addFiles(Array.from(input.files || []));
     input.value = ''; // choosing the same file again fires change again

@@ -13,8 +13,12 @@
 // - "Copy link" copies a link that opens the file without the access token:
 //   when a token is set, a signed, read-only link to that one file that
 //   expires (the server's default, 7 days); without one, the plain link.
+// - Where the browser gives file handles (Chromium: a drop, or "Choose
+//   files" through showOpenFilePicker), they are kept in IndexedDB, and
+//   after a reload the Unfinished panel's Resume reopens the file
+//   (handles.js); elsewhere the file is chosen again.
 
-import { $, api, queue, setLimits } from './page.js';
+import { $, api, store, handles, queue, setLimits } from './page.js';
 import { describeLimits } from './uploader.js';
 import { setupDrop } from './adding.js';
 import { views, render, renderTotals, removeView, pauseAll, resumeAll, cancelAll } from './uploads-view.js';
@@ -56,7 +60,8 @@ function main() {
     if (queue.uploads.length) renderTotals();
   }, 1000);
   // Leaving mid-upload asks first: the uploads would stop (an unfinished one
-  // can be continued later, but only by choosing its file again).
+  // can be continued later, by choosing its file again or, where the browser
+  // kept its handle, with Resume).
   window.addEventListener('beforeunload', (ev) => {
     if (!queue.uploads.some((u) => u.active || u.state === 'queued')) return;
     ev.preventDefault();
@@ -64,6 +69,9 @@ function main() {
   });
   document.documentElement.dataset.ready = 'true';
   renderUnfinished();
+  // The handles kept on earlier visits add Resume buttons to the panel;
+  // those of uploads that never got an id are dropped.
+  handles.load((key) => !!store.get(key) || queue.uploads.some((u) => u.storeKey === key)).then(renderUnfinished);
   loadFiles(false);
   api.limits().then(showLimits);
 }

@@ -1,9 +1,10 @@
-// page.js: what the page's modules share: the API client, the store, the
-// queue and the server's limits.
+// page.js: what the page's modules share: the API client, the store and
+// its file handles, the queue and the server's limits.
 
 import { API } from './api.js';
 import { Queue } from './queue.js';
 import { UploadStore, loadParallel } from './store.js';
+import { HandleStore, idbBackend } from './handles.js';
 import { message as uploadMessage } from './uploader.js';
 
 export const DEFAULT_PARALLEL = 3;
@@ -11,7 +12,10 @@ export const DEFAULT_PARALLEL = 3;
 export const $ = (id) => document.getElementById(id);
 
 export const api = new API();
-export const store = new UploadStore();
+// handles keeps the file handles of unfinished uploads (handles.js); a
+// record the store forgets takes its handle with it.
+export const handles = new HandleStore(idbBackend());
+export const store = new UploadStore({ onDelete: (fp) => handles.forget(fp) });
 export const queue = new Queue(initialParallel());
 
 // limits is what the server accepts (GET /api/limits), once known.

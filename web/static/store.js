@@ -4,6 +4,9 @@
 // last modified), so that choosing or dropping the same file again after a
 // reload or a browser restart resumes it instead of starting over. The entry
 // is forgotten when the upload completes, is cancelled or no longer exists.
+// Where the browser gives file handles, handles.js keeps the file's handle
+// beside it, so that the panel of unfinished uploads can resume it without
+// the file being chosen again.
 
 const UPLOADS_KEY = 'ferry.uploads';
 const TOKEN_KEY = 'ferry.token';
@@ -32,7 +35,13 @@ function write(key, value) {
 }
 
 // UploadStore maps fingerprints to upload records {id, name, size, lastModified, saved}.
+// onDelete(fp), when given, is told of every record forgotten, so what is
+// kept elsewhere for it (a file handle, handles.js) goes with it.
 export class UploadStore {
+  constructor({ onDelete = null } = {}) {
+    this.onDelete = onDelete;
+  }
+
   all() {
     try {
       const v = JSON.parse(read(UPLOADS_KEY) || '{}');
@@ -53,6 +62,7 @@ export class UploadStore {
   }
 
   delete(fp) {
+    if (this.onDelete) this.onDelete(fp);
     const all = this.all();
     if (!(fp in all)) return;
     delete all[fp];

@@ -1,7 +1,11 @@
 // unfinished.js: uploads this browser started on an earlier visit and did
-// not finish (the store), with what the server still holds of each.
+// not finish (the store), with what the server still holds of each, and a
+// Resume button for those whose file the browser can open again
+// (handles.js).
 
-import { $, api, store, queue } from './page.js';
+import { $, api, store, handles, queue } from './page.js';
+import { reopen, reopenMessage, noteHandle } from './handles.js';
+import { addFiles } from './adding.js';
 import { HTTPError } from './api.js';
 import { announce } from './announce.js';
 import { formatBytes, formatTime } from './format.js';
@@ -54,6 +58,29 @@ function takeAndAbort(id) {
 export const unfinishedInfo = new Map();
 const inUse = new Set(); // ids a Discard found held by another tab or device
 const IN_USE = 'In use elsewhere (another tab or device): not discarded. Cancel it where it runs.'; // id -> metadata from GET /api/files/<id>, or null while unknown
+const reopenFailed = new Map(); // store key -> why Resume could not open the file
+
+// resumeFromHandle opens the file of an unfinished upload again through its
+// kept handle (on the Resume click: the browser may ask for permission)
+// and adds it: the upload then resumes from the server's offset. When the
+// file cannot be opened, or is no longer the same, it says so and leaves
+// choosing the file again.
+async function resumeFromHandle(fp, rec, kept) {
+  const r = await reopen(kept);
+  if (r.file) {
+    reopenFailed.delete(fp);
+    noteHandle(r.file, kept.handle);
+    addFiles([r.file]);
+    return;
+  }
+  // A changed or missing file will not come back through this handle.
+  if (r.error === 'changed' || r.error === 'missing') await handles.forget(fp);
+  const text = reopenMessage(rec.name, r.error);
+  reopenFailed.set(fp, text);
+  announce(text, true);
+  renderUnfinished();
+  $('choose').focus();
+}
 
 export function renderUnfinished() {
   const inQueue = new Set(queue.uploads.map((u) => u.storeKey));
@@ -72,7 +99,9 @@ export function renderUnfinished() {
     const info = unfinishedInfo.get(rec.id);
     meta.textContent = inUse.has(rec.id)
       ? IN_USE
-      : info
+      : reopenFailed.has(fp)
+        ? reopenFailed.get(fp)
+        : info
         ? `${formatBytes(info.offset || 0)} of ${formatBytes(rec.size)} saved${info.expires_at ? ` · kept until ${formatTime(info.expires_at)}` : ''}`
         : formatBytes(rec.size);
     const discard = document.createElement('button');
@@ -91,11 +120,27 @@ export function renderUnfinished() {
         return;
       }
       store.delete(fp);
+      reopenFailed.delete(fp);
       announce(verdict === 'failed' ? `Forgot ${rec.name} here; the server deletes it when it expires.` : `Discarded ${rec.name}.`);
       renderUnfinished();
       $('choose').focus();
     });
-    li.append(name, meta, discard);
+    li.append(name, meta);
+    const kept = handles.get(fp);
+    if (kept) {
+      const resume = document.createElement('button');
+      resume.type = 'button';
+      resume.className = 'btn btn-primary';
+      resume.textContent = 'Resume';
+      resume.dataset.action = 'resume';
+      resume.setAttribute('aria-label', `Resume the upload of ${rec.name} without choosing the file again`);
+      resume.addEventListener('click', () => {
+        resume.disabled = true;
+        resumeFromHandle(fp, rec, kept);
+      });
+      li.append(resume);
+    }
+    li.append(discard);
     list.append(li);
     if (!unfinishedInfo.has(rec.id)) {
       unfinishedInfo.set(rec.id, null);
