@@ -33,7 +33,7 @@ test: vet interop-deps jstest
 
 ## jstest: the uploader page's JavaScript unit tests (web/jstest: the
 ## upload state machine against a fake WebSocket, the queue, the formats,
-## the vendored SHA-256), with Node's own runner (Node 20 or later).
+## the vendored SHA-256, the remembered file handles), with Node's own runner (Node 20 or later).
 jstest:
 	node --test web/jstest/*.test.mjs
 
