@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -103,6 +104,9 @@ type session struct {
 	startMu sync.Mutex
 	started bool
 	over    bool
+	// running is started, for the read pump's check at every message
+	// without the lock.
+	running atomic.Bool
 	// pinger pings the peer every PingPeriod until the write pump, which
 	// then owns all writes, starts (guarded by startMu).
 	pinger *time.Timer
@@ -159,12 +163,16 @@ func newSession(h *Handler, conn *websocket.Conn, r *http.Request) *session {
 // write). It does nothing once the read pump has ended a session that
 // never started (over): there is nobody to answer and no upload to release.
 func (s *session) start() {
+	if s.running.Load() {
+		return
+	}
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	if s.started || s.over {
 		return
 	}
 	s.started = true
+	s.running.Store(true)
 	if s.pinger != nil {
 		// From here the write pump pings. A ping already under way may
 		// still go out beside the pump's writes: gorilla's WriteControl
