@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -67,6 +68,11 @@ type closeFrame struct {
 // pump (ServeHTTP's goroutine) only reads, the write pump only writes, and
 // the session loop owns all upload state and the storage Writer. They meet
 // through channels; nothing else is shared but the deadline lock.
+//
+// The session loop and the write pump start lazily (see start): a
+// connection that has sent nothing costs only its read pump, and a timer
+// pings it meanwhile (idlePing), so that 10,000 idle WebSockets cost 10,000
+// goroutines rather than 30,000.
 type session struct {
 	h    *Handler
 	conn *websocket.Conn
@@ -87,9 +93,23 @@ type session struct {
 	grace   *time.Timer
 	stored  bool
 
+	// in and out are made by start, before the goroutines that use them.
 	in     chan inbound
 	out    chan outbound
 	pieces *pieceQuota
+
+	// startMu guards started and over: start runs the session loop and the
+	// write pump at most once, and not at all after the read pump found
+	// the connection over before anything started them (over).
+	startMu sync.Mutex
+	started bool
+	over    bool
+	// running is started, for the read pump's check at every message
+	// without the lock.
+	running atomic.Bool
+	// pinger pings the peer every PingPeriod until the write pump, which
+	// then owns all writes, starts (guarded by startMu).
+	pinger *time.Timer
 
 	readDone  chan struct{} // closed when the read pump returns
 	loopDone  chan struct{} // closed when the session loop returns
@@ -122,18 +142,95 @@ func newSession(h *Handler, conn *websocket.Conn, r *http.Request) *session {
 		cancel:      cancel,
 		storeCtx:    storeCtx,
 		storeCancel: storeCancel,
-		in:          make(chan inbound, piecesInFlight),
-		out:         make(chan outbound, outQueue),
 		pieces:      newPieceQuota(h.pieces),
 		readDone:    make(chan struct{}),
 		loopDone:    make(chan struct{}),
 		writeDone:   make(chan struct{}),
-		timer:       time.NewTimer(time.Hour),
 		rate:        newMessageBucket(h.messageRate, h.messageBurst, time.Now()),
 	}
-	s.timer.Stop()
-	context.AfterFunc(ctx, s.startGrace)
+	context.AfterFunc(ctx, func() {
+		s.startGrace()
+		// The session loop says goodbye (1001 at shutdown, 1008 over a
+		// limit) and releases the upload: it must run now even if the
+		// peer never sent a message.
+		s.start()
+	})
 	return s
+}
+
+// start runs the session loop and the write pump, once: at the peer's first
+// message, or when the session's context ends (shutdown, a limit, a failed
+// write). It does nothing once the read pump has ended a session that
+// never started (over): there is nobody to answer and no upload to release.
+func (s *session) start() {
+	if s.running.Load() {
+		return
+	}
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.started || s.over {
+		return
+	}
+	s.started = true
+	s.running.Store(true)
+	if s.pinger != nil {
+		// From here the write pump pings. A ping already under way may
+		// still go out beside the pump's writes: gorilla's WriteControl
+		// may be called concurrently with every other method.
+		s.pinger.Stop()
+	}
+	s.in = make(chan inbound, piecesInFlight)
+	s.out = make(chan outbound, outQueue)
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	go s.writePump()
+	go s.loop()
+}
+
+// endRead marks a session whose read pump has ended; it reports whether
+// the session loop and write pump were started (and must be waited for). If
+// not, they never will be.
+func (s *session) endRead() (started bool) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if !s.started {
+		s.over = true
+		if s.pinger != nil {
+			s.pinger.Stop()
+		}
+	}
+	return s.started
+}
+
+// armIdlePing starts pinging the peer every PingPeriod while the write pump
+// does not exist.
+func (s *session) armIdlePing() {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if !s.started && !s.over {
+		s.pinger = time.AfterFunc(s.h.pingPeriod, s.idlePing)
+	}
+}
+
+// idlePing is the write pump's ping for a session that has none yet: it
+// runs on its own timer goroutine and re-arms itself until the pump starts
+// or the read pump ends.
+func (s *session) idlePing() {
+	s.startMu.Lock()
+	idle := !s.started && !s.over
+	s.startMu.Unlock()
+	if !idle {
+		return
+	}
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		s.broken(err)
+		return
+	}
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if !s.started && !s.over {
+		s.pinger.Reset(s.h.pingPeriod)
+	}
 }
 
 // startGrace runs when the session's context ends: storage calls get
@@ -170,18 +267,22 @@ func (s *session) run() {
 		s.extendReadDeadline()
 		return nil
 	})
-	go s.writePump()
-	go s.loop()
-	s.readPump()
-	<-s.loopDone
-	<-s.writeDone
+	s.armIdlePing()
+	if s.ctx.Err() != nil {
+		s.start() // ended before it began (Shutdown raced the upgrade)
+	}
+	if s.readPump() {
+		<-s.loopDone
+		<-s.writeDone
+	}
 	s.conn.Close()
 }
 
 // readPump reads messages and hands them to the session loop until the
 // connection fails: the peer closed or vanished, the liveness deadline
-// passed, a message was over max_frame, or our close handshake ended.
-func (s *session) readPump() {
+// passed, a message was over max_frame, or our close handshake ended. It
+// reports whether the session loop and write pump were started.
+func (s *session) readPump() (started bool) {
 	defer close(s.readDone)
 	err := s.readMessages()
 	if errors.Is(err, websocket.ErrReadLimit) {
@@ -189,6 +290,13 @@ func (s *session) readPump() {
 		// when the session ends, learns first that the message in progress
 		// must not be kept.
 		s.deliver(inbound{binary: true, refused: true})
+	}
+	if !s.endRead() {
+		// Nothing was ever sent, and the server had nothing to say: end
+		// here rather than start two goroutines only to see them stop.
+		s.cancel(fmt.Errorf("%w: read: %w", errConnEnded, err))
+		s.log.Debug("upload: connection ended", "cause", err)
+		return false
 	}
 	// Cancel before closing in: the loop then always finds a cause.
 	s.cancel(fmt.Errorf("%w: read: %w", errConnEnded, err))
@@ -200,6 +308,7 @@ func (s *session) readPump() {
 		io.Copy(io.Discard, s.conn.NetConn())
 	}
 	s.log.Debug("upload: connection ended", "cause", err)
+	return true
 }
 
 func (s *session) readMessages() error {
@@ -212,6 +321,9 @@ func (s *session) readMessages() error {
 		if err != nil {
 			return err
 		}
+		// The peer has something to say: from here the session needs its
+		// loop and write pump.
+		s.start()
 		s.extendReadDeadline()
 		if !refusing && !s.rate.take(time.Now()) {
 			// Tiny messages cost the server far more per byte than large
@@ -283,6 +395,7 @@ func (s *session) readBinary(r io.Reader) error {
 
 // deliver passes m to the session loop, or drops it if the loop is gone.
 func (s *session) deliver(m inbound) {
+	s.start() // a no-op unless the first thing read is gorilla's 1009
 	select {
 	case s.in <- m:
 	case <-s.loopDone:

@@ -21,6 +21,14 @@
 //     the read deadline to two periods ahead, so a silent peer is dropped
 //     (time the server itself spent not reading does not count).
 //
+// The session loop and the write pump start at the peer's first message, or
+// when the session's context ends (Shutdown's 1001 close, a limit's 1008),
+// so a connection that has sent nothing costs one goroutine, its read pump,
+// and no queues. Until the write pump exists a timer pings the peer every
+// PingPeriod (gorilla's WriteControl may run beside any other method); once
+// it exists it owns every write. A connection that ends before it ever
+// started ends in its read pump.
+//
 // Each active upload adds a hashing goroutine: SHA-256 is the costliest step
 // of an upload, so it runs beside the socket reads and storage writes rather
 // than between them. A piece goes read pump -> session loop (storage write)
