@@ -386,14 +386,18 @@ func firstEnv(names ...string) string {
 // After 10,000 idle WebSockets closed, RSS stayed at 457 MiB (idle: 19 MiB)
 // for minutes (docs/reliability.md). So serve looks at the runtime every
 // releaseEvery and, once the process has been quiet for two looks in a row
-// after memory grew or many connections closed, calls debug.FreeOSMemory:
-// one full collection, and every free page back to the OS.
+// after memory grew or many connections closed, ends the OS threads the
+// runtime holds idle (endIdleThreads) and calls debug.FreeOSMemory: one full
+// collection, and every free page back to the OS.
 const (
 	releaseEvery  = 5 * time.Second
 	releaseQuiet  = 8 << 20  // allocated between two looks: less is quiet
 	releaseGrowth = 64 << 20 // memory held beyond what it was after the last release
 	releaseClosed = 256      // connections closed since the most open after the last release
 	releaseMinGap = 30 * time.Second
+	// Threads kept beyond one per P at a release: the runtime's own
+	// (sysmon, the template thread) and a few to start the next burst with.
+	idleThreadsKept = 8
 )
 
 // memoryReleaser decides when to release; it is fed one look at a time.
@@ -446,13 +450,16 @@ func releaseMemoryWhenQuiet(ctx context.Context, ln *connlimit.Listener, logger 
 			if !r.due(now, allocs, held, ln.Open()) {
 				continue
 			}
+			// Threads first: each idle one holds its stacks for good.
+			threadsBefore, threadsAfter := endIdleThreads(runtime.GOMAXPROCS(0) + idleThreadsKept)
 			// Two collections: the first moves what sync.Pools hold (buffers
 			// of the busy period) to their victim caches, the second frees it.
 			runtime.GC()
 			debug.FreeOSMemory()
 			_, after := look()
 			r.released(now, after, ln.Open())
-			logger.Debug("returned memory to the OS after a busy period", "held_before", held, "held_after", after)
+			logger.Debug("returned memory to the OS after a busy period", "held_before", held, "held_after", after,
+				"threads_before", threadsBefore, "threads_after", threadsAfter)
 		}
 	}
 }
