@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -388,6 +389,16 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 		Buckets: prometheus.DefBuckets,
 	}, []string{"route", "method"})
 	reg.MustRegister(requests, duration)
+	// The series of GET and HEAD, most requests, are looked up once: a
+	// label lookup hashes every label and formats the code each time.
+	type getKey struct {
+		route, method string
+		status        int
+	}
+	var (
+		mu   sync.RWMutex
+		gets = map[getKey]*getSeries{} // a typed key: no allocation to look up
+	)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -400,11 +411,41 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 			if err != nil && !c.Response().Committed {
 				status, _ = httperr.Classify(fromEcho(err))
 			}
-			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-			if route != "/ws/upload" && route != "/api/events" { // sessions, not requests
-				duration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+			method := c.Request().Method
+			series := func() *getSeries {
+				m := &getSeries{count: requests.WithLabelValues(route, method, strconv.Itoa(status))}
+				if route != "/ws/upload" && route != "/api/events" { // sessions, not requests
+					m.observe = duration.WithLabelValues(route, method)
+				}
+				return m
+			}
+			var m *getSeries
+			if method == http.MethodGet || method == http.MethodHead {
+				key := getKey{route, method, status}
+				mu.RLock()
+				m = gets[key]
+				mu.RUnlock()
+				if m == nil {
+					m = series()
+					mu.Lock()
+					gets[key] = m
+					mu.Unlock()
+				}
+			} else {
+				m = series()
+			}
+			m.count.Inc()
+			if m.observe != nil {
+				m.observe.Observe(time.Since(start).Seconds())
 			}
 			return err
 		}
 	}
+}
+
+// getSeries is a route's request counter and duration observer (nil for
+// sessions) for one method and status.
+type getSeries struct {
+	count   prometheus.Counter
+	observe prometheus.Observer
 }

@@ -317,7 +317,8 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 	if !rec.Complete {
 		return nil, fmt.Errorf("local: open %s: %w (%w)", id, storage.ErrNotFound, storage.ErrIncomplete)
 	}
-	f, err := openFile(b.dataPath(id), os.O_RDONLY, 0)
+	path := b.dataPath(id)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", id, mapErr(err))
 	}
@@ -330,7 +331,7 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 		f.Close()
 		return nil, fmt.Errorf("local: open %s: data file has %d bytes, its record says %d", id, fi.Size(), rec.Meta.Size)
 	}
-	return b.cacheObject(id, openEntry{rec: rec, data: fi}, f), nil
+	return b.cacheObject(id, openEntry{rec: rec, data: fi, path: path}, f), nil
 }
 
 // OpenPartial returns a reader from byte 0 of the data file of an upload,

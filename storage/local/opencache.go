@@ -59,6 +59,7 @@ type openCache struct {
 type openEntry struct {
 	rec  record
 	data os.FileInfo
+	path string // the data file's, made once: joining it costs allocations
 }
 
 // sharedFile is a data file kept open by openCache and read by the objects
@@ -163,7 +164,7 @@ func (b *Backend) openCached(id string) (storage.Object, bool) {
 		return nil, false
 	}
 	if sf != nil {
-		fi, err := os.Stat(b.dataPath(id))
+		fi, err := os.Stat(e.path)
 		if err != nil || !sameData(fi, e.data) {
 			b.opened.release(sf)
 			b.opened.drop(id)
@@ -171,7 +172,7 @@ func (b *Backend) openCached(id string) (storage.Object, bool) {
 		}
 		return b.sharedObject(e.rec, sf), true
 	}
-	f, err := openFile(b.dataPath(id), os.O_RDONLY, 0)
+	f, err := openFile(e.path, os.O_RDONLY, 0)
 	if err != nil {
 		b.opened.drop(id)
 		return nil, false
