@@ -278,7 +278,15 @@ func New(cfg Config) (*Server, error) {
 // Handler is the http.Handler that serves every route.
 // Requests from TrustedProxies reach the routes as their clients sent them
 // (realip.Handler).
-func (s *Server) Handler() http.Handler { return s.cfg.TrustedProxies.Handler(s.echo) }
+func (s *Server) Handler() http.Handler {
+	if s.cfg.TrustedProxies == nil {
+		// Nobody is trusted, so every request would pass unchanged, and
+		// a request without the resolved Client is taken as unproxied:
+		// the wrapper would only copy each request.
+		return s.echo
+	}
+	return s.cfg.TrustedProxies.Handler(s.echo)
+}
 
 // Shutdown tells every upload connection the server is going away (close
 // 1001 after their bytes are made durable), ends every HTTP upload request
