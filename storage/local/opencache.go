@@ -46,7 +46,9 @@ const sharesFiles = runtime.GOOS != "windows"
 // descriptor and read at their own position (pread), never moving the
 // descriptor's offset. A file is closed when it is dropped (by Delete in
 // this process, or by an Open that found it changed) or evicted, once its
-// last reader is closed.
+// last reader is closed. A file another process deleted keeps its space
+// until this one opens it again or evicts it: at most maxOpenFiles files
+// of maxSharedSize each.
 type openCache struct {
 	mu      sync.Mutex
 	entries map[string]openEntry
