@@ -16,6 +16,9 @@ import (
 // text/html. The stored type is re-formatted by the mime package, so a
 // hostile value cannot smuggle anything into the header.
 func declaredType(storedMIME string) string {
+	if plainType(storedMIME) {
+		return storedMIME // what the parse below would make of it
+	}
 	mt, params, err := mime.ParseMediaType(storedMIME)
 	if err != nil {
 		return ""
@@ -34,9 +37,12 @@ func declaredType(storedMIME string) string {
 // is set (Config.InlineActive); everything else, an unknown type ("")
 // included, is an attachment.
 func showsInline(ctype string, inline inlinePolicy) bool {
-	mt, _, err := mime.ParseMediaType(ctype)
-	if err != nil {
-		return false
+	mt := ctype
+	if !plainType(ctype) {
+		var err error
+		if mt, _, err = mime.ParseMediaType(ctype); err != nil {
+			return false
+		}
 	}
 	switch {
 	case mt == "application/pdf":
@@ -47,6 +53,29 @@ func showsInline(ctype string, inline inlinePolicy) bool {
 		return true
 	}
 	return mt == "text/plain"
+}
+
+// plainType reports whether s is a media type in the form the mime package
+// formats one: lower case type/subtype, both tokens, no parameters. Such a
+// value parses and formats to itself, so declaredType and showsInline take
+// it as it is: most stored types are like that, and parsing one costs
+// allocations on every download.
+func plainType(s string) bool {
+	slash := strings.IndexByte(s, '/')
+	if slash <= 0 || slash == len(s)-1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == slash:
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // inlinePolicy is which active types the operator lets be shown inline.
@@ -95,6 +124,9 @@ func contentDisposition(attachment bool, name, fallbackName string) string {
 	)
 	name = fitName(name, maxDisposition-len(kind)-len(fallbackStart)-len(extStart))
 	var b strings.Builder
+	// One allocation for the common name, which is written twice, once
+	// percent-encoded.
+	b.Grow(len(kind) + len(fallbackStart) + len(extStart) + 4*len(name))
 	b.WriteString(kind)
 	b.WriteString(fallbackStart)
 	for _, r := range name {

@@ -1,6 +1,7 @@
 package download
 
 import (
+	"mime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -62,6 +63,29 @@ func FuzzContentDisposition(f *testing.F) {
 		}
 		if !strings.HasPrefix(v, "inline") && !strings.HasPrefix(v, "attachment") {
 			t.Fatalf("disposition %q", v)
+		}
+	})
+}
+
+// FuzzPlainType checks that a type plainType lets declaredType and
+// showsInline take as it is is one the mime package parses to itself, with
+// no parameters, and formats back unchanged: the shortcut answers what
+// the parse would.
+func FuzzPlainType(f *testing.F) {
+	for _, s := range []string{"text/plain", "Text/Plain", "image/svg+xml", "application/vnd.ms-excel",
+		"a/b/c", "x/", "/x", "text/plain;charset=utf-8", "text/plain ", "text/ plain", "a/b\x00", "ü/b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainType(s) {
+			return
+		}
+		mt, params, err := mime.ParseMediaType(s)
+		if err != nil || mt != s || len(params) != 0 {
+			t.Fatalf("plainType(%q), but ParseMediaType = %q, %v, %v", s, mt, params, err)
+		}
+		if got := mime.FormatMediaType(mt, params); got != s {
+			t.Fatalf("plainType(%q), but FormatMediaType = %q", s, got)
 		}
 	})
 }

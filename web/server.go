@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -277,7 +278,15 @@ func New(cfg Config) (*Server, error) {
 // Handler is the http.Handler that serves every route.
 // Requests from TrustedProxies reach the routes as their clients sent them
 // (realip.Handler).
-func (s *Server) Handler() http.Handler { return s.cfg.TrustedProxies.Handler(s.echo) }
+func (s *Server) Handler() http.Handler {
+	if s.cfg.TrustedProxies == nil {
+		// Nobody is trusted, so every request would pass unchanged, and
+		// a request without the resolved Client is taken as unproxied:
+		// the wrapper would only copy each request.
+		return s.echo
+	}
+	return s.cfg.TrustedProxies.Handler(s.echo)
+}
 
 // Shutdown tells every upload connection the server is going away (close
 // 1001 after their bytes are made durable), ends every HTTP upload request
@@ -378,16 +387,19 @@ func (s *Server) originAllowed(r *http.Request) bool {
 
 // newRequestMetrics counts HTTP requests by route and status.
 func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ferry_http_requests_total",
-		Help: "HTTP requests answered, by route and status code.",
-	}, []string{"route", "method", "code"})
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "ferry_http_request_duration_seconds",
-		Help:    "Time to answer HTTP requests, by route (WebSocket sessions and event streams excluded).",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"route", "method"})
-	reg.MustRegister(requests, duration)
+	m := &requestMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_http_requests_total",
+			Help: "HTTP requests answered, by route and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ferry_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route (WebSocket sessions and event streams excluded).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+		gets: map[seriesKey]series{},
+	}
+	reg.MustRegister(m.requests, m.duration)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -400,11 +412,59 @@ func newRequestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 			if err != nil && !c.Response().Committed {
 				status, _ = httperr.Classify(fromEcho(err))
 			}
-			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-			if route != "/ws/upload" && route != "/api/events" { // sessions, not requests
-				duration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+			s := m.of(seriesKey{route, c.Request().Method, status})
+			s.count.Inc()
+			if s.observe != nil {
+				s.observe.Observe(time.Since(start).Seconds())
 			}
 			return err
 		}
 	}
+}
+
+// requestMetrics are the request counter and duration histogram, with the
+// series of GET and HEAD requests (most of them) looked up once: a label
+// lookup hashes every label and formats the status each time.
+type requestMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+
+	mu   sync.RWMutex
+	gets map[seriesKey]series // a typed key: no allocation to look up
+}
+
+// seriesKey is what names a request's series.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// series is a request's counter and duration observer; observe is nil
+// for sessions (WebSocket uploads, event streams), which are not timed.
+type series struct {
+	count   prometheus.Counter
+	observe prometheus.Observer
+}
+
+// of returns the series of k, resolved once for GET and HEAD.
+func (m *requestMetrics) of(k seriesKey) series {
+	cached := k.method == http.MethodGet || k.method == http.MethodHead
+	if cached {
+		m.mu.RLock()
+		s, ok := m.gets[k]
+		m.mu.RUnlock()
+		if ok {
+			return s
+		}
+	}
+	s := series{count: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status))}
+	if k.route != "/ws/upload" && k.route != "/api/events" { // sessions, not requests
+		s.observe = m.duration.WithLabelValues(k.route, k.method)
+	}
+	if cached {
+		m.mu.Lock()
+		m.gets[k] = s
+		m.mu.Unlock()
+	}
+	return s
 }

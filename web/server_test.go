@@ -247,6 +247,22 @@ func TestMetrics(t *testing.T) {
 	if !strings.Contains(body, `ferry_http_requests_total{code="200",method="GET",route="/files/:id"} 1`) {
 		t.Fatalf("request counter missing from metrics:\n%.2000s", body)
 	}
+	// GET and HEAD series are resolved once and kept: later requests
+	// still count in their own method's and status's series.
+	do(t, "GET", ts.URL+"/files/"+fileID, nil)
+	do(t, "HEAD", ts.URL+"/files/"+fileID, nil)
+	do(t, "GET", ts.URL+"/files/00000000-0000-4000-8000-000000000000", nil)
+	_, body = do(t, "GET", ts.URL+"/metrics", nil)
+	for _, want := range []string{
+		`ferry_http_requests_total{code="200",method="GET",route="/files/:id"} 2`,
+		`ferry_http_requests_total{code="200",method="HEAD",route="/files/:id"} 1`,
+		`ferry_http_requests_total{code="404",method="GET",route="/files/:id"} 1`,
+		`ferry_http_request_duration_seconds_count{method="GET",route="/files/:id"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("%s missing from metrics:\n%.3000s", want, body)
+		}
+	}
 }
 
 func TestHealthz(t *testing.T) {

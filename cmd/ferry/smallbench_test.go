@@ -8,10 +8,12 @@ package main
 // 127.0.0.1, hammered in turn by the same load generator: 64 keep-alive
 // connections, each sending GET after GET as soon as the previous answer is
 // read, for FERRY_BENCH_SMALLGET_DUR (default 3s) per server per iteration,
-// the order alternating. It reports the requests per second of each and
-// their ratio. The load generator is a minimal HTTP/1.1 client on raw
-// sockets (no net/http), so that it takes as little of the two shared cores
-// from the servers as wrk would.
+// the order rotating. It reports the requests per second of each and
+// their ratio, and for reference the same for net/http's own
+// http.FileServer (testdata/gofileserver, "gofs"): what a Go server
+// reaches here with nothing but net/http. The load generator is a minimal
+// HTTP/1.1 client on raw sockets (no net/http), so that it takes as little
+// of the two shared cores from the servers as wrk would.
 //
 //	go test -run '^$' -bench 'BenchmarkSmallFileGets' -benchtime 3x ./cmd/ferry/
 //
@@ -173,6 +175,27 @@ http {
 	}, nil)
 }
 
+// startGoFileServer builds and runs testdata/gofileserver, net/http's own
+// http.FileServer on dir/files/ (the copy nginx serves): the reference for
+// what a server built on net/http reaches here.
+func startGoFileServer(b *testing.B, dir string) *upServer {
+	b.Helper()
+	bin := filepath.Join(dir, "gofileserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/gofileserver").CombinedOutput(); err != nil {
+		b.Fatalf("building testdata/gofileserver: %v\n%s", err, out)
+	}
+	addr := freeAddr(b)
+	cmd := exec.Command(bin, addr, filepath.Join(dir, "files"))
+	return startProc(b, "go-fileserver", addr, cmd, filepath.Join(dir, "gofileserver.log"), func(u string) bool {
+		resp, err := http.Get(u + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	}, nil)
+}
+
 // getLoad has conns connections GET base+"/files/"+ids[i] round robin for
 // d, each one request at a time, and returns how many answers came back.
 // Every answer must be a 200 with want bytes.
@@ -280,9 +303,10 @@ func BenchmarkSmallFileGets(b *testing.B) {
 	if profile != "" {
 		profile += ".smallgets"
 	}
-	servers := [2]*upServer{
+	servers := [3]*upServer{
 		startFerryProc(b, dir, profile, nil, "--data", filepath.Join(dir, "data"), "--max-conns-per-ip", "0"),
 		startFileNginx(b, bin, dir),
+		startGoFileServer(b, dir),
 	}
 	// Warm up: page cache, connections, both servers' first requests.
 	for _, s := range servers {
@@ -290,13 +314,13 @@ func BenchmarkSmallFileGets(b *testing.B) {
 			b.Fatalf("%s: %v", s.kind, err)
 		}
 	}
-	var reqs [2]int64
-	var spent [2]time.Duration
-	var cpu [2]float64
+	var reqs [3]int64
+	var spent [3]time.Duration
+	var cpu [3]float64
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		for k := range 2 {
-			j := (i + k) % 2
+		for k := range 3 {
+			j := (i + k) % 3
 			cpu0 := treeCPUSeconds(servers[j].pid)
 			start := time.Now()
 			n, err := getLoad(servers[j].url, ids, conns, size, dur)
@@ -319,6 +343,9 @@ func BenchmarkSmallFileGets(b *testing.B) {
 	us := func(j int) float64 { return cpu[j] / float64(reqs[j]) * 1e6 }
 	b.ReportMetric(us(0), "ferry-CPU-µs/req")
 	b.ReportMetric(us(1), "nginx-CPU-µs/req")
+	b.ReportMetric(rps(2), "gofs-req/s")
+	b.ReportMetric(rps(2)/rps(1), "gofs-ratio")
+	b.ReportMetric(us(2), "gofs-CPU-µs/req")
 }
 
 // treeCPUSeconds is the user+system CPU time of process pid and of its

@@ -59,7 +59,8 @@ type Backend struct {
 	// their next Write fail without waiting for a Checkpoint to notice.
 	mu   sync.Mutex
 	live map[string]*writer
-	// opened caches the records of completed files for Open.
+	// opened caches the records of completed files for Open, and keeps
+	// small ones open.
 	opened openCache
 
 	// dirs syncs the directories of the hot paths (group commit).
@@ -316,7 +317,8 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 	if !rec.Complete {
 		return nil, fmt.Errorf("local: open %s: %w (%w)", id, storage.ErrNotFound, storage.ErrIncomplete)
 	}
-	f, err := openFile(b.dataPath(id), os.O_RDONLY, 0)
+	path := b.dataPath(id)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", id, mapErr(err))
 	}
@@ -329,8 +331,7 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Object, error) {
 		f.Close()
 		return nil, fmt.Errorf("local: open %s: data file has %d bytes, its record says %d", id, fi.Size(), rec.Meta.Size)
 	}
-	b.opened.put(id, openEntry{rec: rec, data: fi})
-	return &object{reader: reader{f: f}, info: b.info(rec)}, nil
+	return b.cacheObject(id, openEntry{rec: rec, data: fi, path: path}, f), nil
 }
 
 // OpenPartial returns a reader from byte 0 of the data file of an upload,

@@ -1,7 +1,9 @@
 package local
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/ferryhq/ferry/storage"
@@ -11,17 +13,84 @@ import (
 // the *os.File itself would also hand out its write methods and its WriteTo,
 // which lets io.Copy pick sendfile: slower than a 32 KiB copy over loopback
 // on this kind of machine (docs/performance.md).
-type reader struct{ f *os.File }
+//
+// A reader of a file the open cache keeps (shared set) does not own the
+// descriptor: other readers use it at once, so it reads at its own
+// position with pread, never moving the descriptor's offset, and Close
+// gives its reference back to the cache instead of closing the file.
+type reader struct {
+	f *os.File
 
-func (r *reader) Read(p []byte) (int, error) { return r.f.Read(p) }
+	shared *sharedFile
+	cache  *openCache
+	size   int64 // the file's size, for Seek from the end (shared only)
+	pos    int64 // the read position (shared only)
+	closed bool  // (shared only)
+}
 
-func (r *reader) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
+func (r *reader) Read(p []byte) (int, error) {
+	if r.shared == nil {
+		return r.f.Read(p)
+	}
+	if r.closed {
+		return 0, os.ErrClosed
+	}
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.size-r.pos)]
+	n, err := r.f.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
 
-func (r *reader) Seek(offset int64, whence int) (int64, error) { return r.f.Seek(offset, whence) }
+func (r *reader) ReadAt(p []byte, off int64) (int, error) {
+	if r.closed {
+		return 0, os.ErrClosed
+	}
+	return r.f.ReadAt(p, off)
+}
 
-// Close closes the data file; a second Close returns an error.
+func (r *reader) Seek(offset int64, whence int) (int64, error) {
+	if r.shared == nil {
+		return r.f.Seek(offset, whence)
+	}
+	if r.closed {
+		return 0, os.ErrClosed
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return r.pos, errors.New("local: seek: invalid whence")
+	}
+	if offset < 0 {
+		return r.pos, errors.New("local: seek: negative position")
+	}
+	r.pos = offset
+	return offset, nil
+}
+
+// Close closes the data file (or gives a kept one back to the cache); a
+// second Close returns an error.
 func (r *reader) Close() error {
-	if err := r.f.Close(); err != nil {
+	if r.shared == nil {
+		if err := r.f.Close(); err != nil {
+			return fmt.Errorf("local: close reader: %w", err)
+		}
+		return nil
+	}
+	if r.closed {
+		return fmt.Errorf("local: close reader: %w", os.ErrClosed)
+	}
+	r.closed = true
+	if err := r.cache.release(r.shared); err != nil {
 		return fmt.Errorf("local: close reader: %w", err)
 	}
 	return nil
