@@ -136,6 +136,9 @@ func (b *Backend) sweepOrphan(id string, now time.Time) error {
 			return err
 		}
 	}
+	if err := removeLeftover(b.tmpPath(id)); err != nil {
+		return err
+	}
 	return removeLeftover(b.markPath(id))
 }
 

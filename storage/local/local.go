@@ -393,7 +393,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 func (b *Backend) remove(id string) error {
 	b.opened.drop(id)
 	var errs []error
-	for _, p := range []string{b.dataPath(id), b.metaPath(id)} {
+	for _, p := range []string{b.dataPath(id), b.metaPath(id), b.tmpPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
