@@ -307,6 +307,7 @@ func (t *transfer) finish() (storage.Info, error) {
 	if err != nil {
 		return storage.Info{}, storageError("commit", err)
 	}
+	t.durable, t.resized = t.written, false
 	t.done = true
 	t.h.metrics.completed()
 	return info, nil

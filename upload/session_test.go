@@ -361,7 +361,11 @@ func TestHandlerMetrics(t *testing.T) {
 	}
 	p := dial(t, ts.url)
 	p.start("m", 3, "")
-	p.sendBinary([]byte("abc"))
+	// An end before every byte arrived checkpoints (Commit needs none).
+	p.sendBinary([]byte("ab"))
+	p.end()
+	p.expectError(CodeIncomplete)
+	p.sendBinary([]byte("c"))
 	p.end()
 	p.expect(TypeComplete)
 	p.end()
