@@ -180,10 +180,10 @@ func (w *writer) Yield(ctx context.Context) (<-chan struct{}, error) {
 }
 
 var (
-	_ storage.Backend    = (*Backend)(nil)
-	_ storage.Unwrapper  = (*Backend)(nil)
-	_ storage.Expirer    = (*Backend)(nil)
-	_ storage.TakeOverer = (*Backend)(nil)
+	_ storage.Backend      = (*Backend)(nil)
+	_ storage.Unwrapper    = (*Backend)(nil)
+	_ storage.Expirer      = (*Backend)(nil)
+	_ storage.TakeOverer   = (*Backend)(nil)
 	_ storage.Yielder      = (*writer)(nil)
 	_ storage.CommitSyncer = (*writer)(nil)
 )
