@@ -440,6 +440,28 @@ func TestFilesOnDisk(t *testing.T) {
 	}
 }
 
+// TestCheckpointOverLeftoverTemporaryRecord: a temporary record a crash left
+// behind, longer than the next record, is replaced whole by the next
+// Checkpoint, not written over in part.
+func TestCheckpointOverLeftoverTemporaryRecord(t *testing.T) {
+	b := newBackend(t, local.Config{})
+	id, w := mustCreate(t, b, 6)
+	if err := os.WriteFile(local.TmpPath(b, id), bytes.Repeat([]byte("x"), 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, w, []byte("abc"))
+	mustCheckpoint(t, w, "s")
+	w.Close()
+	w, err := b.Resume(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Resume after a Checkpoint over a leftover: %v", err)
+	}
+	defer w.Close()
+	if w.Written() != 3 || string(w.State()) != "s" {
+		t.Fatalf("Resume = written %d, state %q; want 3, %q", w.Written(), w.State(), "s")
+	}
+}
+
 // TestRemoveTakesLeftoverTemporaryRecord: the temporary record a crash left
 // next to an upload's record goes with the upload, whether Abort or Delete
 // removes it.
