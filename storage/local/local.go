@@ -385,7 +385,8 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// remove deletes an upload's files. The data file goes first: a Writer that
+// remove deletes an upload's files, a temporary record a crash left among
+// them (writeRecord) included. The data file goes first: a Writer that
 // renames a record after this started sees its data file unlinked and
 // removes that record itself (see writer.publish), so a racing Checkpoint in
 // another process cannot bring the upload back. The marker goes last, once
