@@ -167,6 +167,9 @@ func (w *writer) Abort(ctx context.Context) error {
 	return nil
 }
 
+// CommitSyncs is the wrapped Writer's (storage.CommitSyncs).
+func (w *writer) CommitSyncs() bool { return storage.CommitSyncs(w.Writer) }
+
 // Yield is the wrapped Writer's. A Writer that cannot yield is never asked
 // to: the channel returned is nil, which never closes.
 func (w *writer) Yield(ctx context.Context) (<-chan struct{}, error) {
@@ -177,9 +180,10 @@ func (w *writer) Yield(ctx context.Context) (<-chan struct{}, error) {
 }
 
 var (
-	_ storage.Backend    = (*Backend)(nil)
-	_ storage.Unwrapper  = (*Backend)(nil)
-	_ storage.Expirer    = (*Backend)(nil)
-	_ storage.TakeOverer = (*Backend)(nil)
-	_ storage.Yielder    = (*writer)(nil)
+	_ storage.Backend      = (*Backend)(nil)
+	_ storage.Unwrapper    = (*Backend)(nil)
+	_ storage.Expirer      = (*Backend)(nil)
+	_ storage.TakeOverer   = (*Backend)(nil)
+	_ storage.Yielder      = (*writer)(nil)
+	_ storage.CommitSyncer = (*writer)(nil)
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/local"
 	"github.com/ferryhq/ferry/storage/storagetest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestParseTusMetadata(t *testing.T) {
@@ -431,4 +432,35 @@ func TestExpiryByConfigNow(t *testing.T) {
 	if resp := s.patchTus(t, loc, 3, []byte("def"), nil); resp.StatusCode != http.StatusGone {
 		t.Errorf("PATCH 2h after: %d, want 410", resp.StatusCode)
 	}
+}
+
+// TestOneRequestUploadCommitsWithoutCheckpoint: on a backend whose Commit
+// makes the written bytes durable itself (local storage), an upload whose
+// bytes all come in its creation request is committed with no Checkpoint
+// before it: one round to the disk, not two. The file is whole all the same.
+func TestOneRequestUploadCommitsWithoutCheckpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newServer(t, func(c *Config) { c.Registerer = reg })
+	data := randomData(t, 4096)
+	resp, body := s.do(t, "POST", "/uploads/", tusHdr(hdr{"Upload-Length": "4096", "Content-Type": "application/offset+octet-stream"}), bytes.NewReader(data))
+	if resp.StatusCode != 201 || resp.Header.Get("Upload-Offset") != "4096" {
+		t.Fatalf("creation-with-upload: %d %s, offset %q", resp.StatusCode, body, resp.Header.Get("Upload-Offset"))
+	}
+	info, got := s.stored(t, resp.Header.Get("Location"))
+	if !bytes.Equal(got, data) || info.SHA256 != sum(data) {
+		t.Fatalf("stored %d bytes, sha %s", len(got), info.SHA256)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "ferry_http_upload_checkpoint_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 0 {
+				t.Fatalf("%d checkpoints for a one-request upload, want 0", n)
+			}
+			return
+		}
+	}
+	t.Fatal("no checkpoint histogram registered")
 }

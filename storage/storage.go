@@ -273,7 +273,9 @@ type Writer interface {
 	// Commit publishes the upload as a complete file with the server-computed
 	// digest sha256, atomically: no reader ever sees a half-written file.
 	// Every declared byte must have been written and checkpointed
-	// (ErrIncomplete otherwise); ErrInvalid if sha256 fails ValidSHA256.
+	// (ErrIncomplete otherwise), except that a Writer whose CommitSyncs
+	// (see CommitSyncer) reports true needs them only written: its Commit
+	// makes them durable itself. ErrInvalid if sha256 fails ValidSHA256.
 	// Releases the lock.
 	Commit(ctx context.Context, sha256 string) (Info, error)
 	// Abort deletes the upload and its bytes and releases the lock.
@@ -306,6 +308,29 @@ type Expirer interface {
 // only to report progress.
 type CheckpointHinter interface {
 	CheckpointInterval() time.Duration
+}
+
+// CommitSyncer is implemented by Writers whose Commit can also make durable
+// the bytes written since the last Checkpoint, in the same round as the
+// completion (local storage: one fdatasync and one record, instead of a
+// Checkpoint's record and then Commit's). The upload layers then skip the
+// Checkpoint they would make before Commit. Wrappers of a Writer report the
+// wrapped Writer's answer (use CommitSyncs).
+type CommitSyncer interface {
+	// CommitSyncs reports whether Commit accepts an upload whose declared
+	// bytes are all written but not all checkpointed. Such a Commit is
+	// atomic: if it fails, or the process or machine dies during it, the
+	// upload stays as its last Checkpoint left it, with that Checkpoint's
+	// offset and state, and can be resumed from there.
+	CommitSyncs() bool
+}
+
+// CommitSyncs reports whether w is a CommitSyncer whose Commit makes the
+// written bytes durable itself, so that its caller need not Checkpoint
+// before Commit.
+func CommitSyncs(w Writer) bool {
+	c, ok := w.(CommitSyncer)
+	return ok && c.CommitSyncs()
 }
 
 // Yielder is implemented by Writers that can give their upload up when

@@ -361,7 +361,11 @@ func TestHandlerMetrics(t *testing.T) {
 	}
 	p := dial(t, ts.url)
 	p.start("m", 3, "")
-	p.sendBinary([]byte("abc"))
+	// An end before every byte arrived checkpoints (Commit needs none).
+	p.sendBinary([]byte("ab"))
+	p.end()
+	p.expectError(CodeIncomplete)
+	p.sendBinary([]byte("c"))
 	p.end()
 	p.expect(TypeComplete)
 	p.end()
@@ -383,6 +387,35 @@ func TestHandlerMetrics(t *testing.T) {
 		t.Errorf("no checkpoint observed")
 	}
 }
+
+// TestOneMessageUploadCommitsWithoutCheckpoint: on a backend whose Commit
+// makes the written bytes durable itself (local storage), an upload whose
+// bytes all arrived before end is committed with no Checkpoint before it:
+// one round to the disk, not two. The file is whole all the same.
+func TestOneMessageUploadCommitsWithoutCheckpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	// No progress checkpoint may come between the bytes and end, however
+	// slowly the machine runs: only the one before Commit is in question.
+	b := rareCheckpoints{newLocal(t, t.TempDir())}
+	ts := newTestServer(t, Config{Registerer: reg, Backend: b})
+	p := dial(t, ts.url)
+	ready := p.start("one", 3, "")
+	p.sendBinary([]byte("abc"))
+	p.end()
+	p.expect(TypeComplete)
+	if s := storedSum(t, ts.backend, ready.ID); s != hexSum([]byte("abc")) {
+		t.Fatalf("stored sha256 %s", s)
+	}
+	if n := gather(t, reg)["ferry_upload_checkpoint_seconds_count"]; n != 0 {
+		t.Fatalf("%v checkpoints for a one-message upload, want 0", n)
+	}
+}
+
+// rareCheckpoints is a Backend that asks for an hour between progress
+// checkpoints (storage.CheckpointHinter); its Writers are the wrapped ones.
+type rareCheckpoints struct{ storage.Backend }
+
+func (rareCheckpoints) CheckpointInterval() time.Duration { return time.Hour }
 
 func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()

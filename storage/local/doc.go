@@ -12,6 +12,8 @@
 //	files/<ss>/<id>.json  the record: declared metadata, created/modified
 //	                      times, the durable offset with the caller's
 //	                      checkpoint state, and, once complete, the digest
+//	files/<ss>/<id>.tmp   the next record while it is written, renamed
+//	                      over <id>.json (only a crash leaves one behind)
 //
 // Two more directories let List and DeleteExpired read only what they
 // need, however many files there are:
@@ -23,7 +25,8 @@
 //	                      file, named by its completion time so that the
 //	                      names sort newest first (index.go)
 //
-// and tmp/ holds temporary files until they are renamed into place. Ids
+// and tmp/ holds Ping's probe files (and, from earlier versions, temporary
+// records, which the expiry sweep removes). Ids
 // reach the file system only after storage.ValidID accepted them, so a
 // name can never leave the directory.
 //
@@ -41,9 +44,12 @@
 //
 // # Durability
 //
-// The record is only ever replaced whole: written to a temporary file,
+// The record is only ever replaced whole: written to files/<ss>/<id>.tmp,
 // fsynced, renamed over files/<ss>/<id>.json, and the shard's directory
-// fsynced. Checkpoint fdatasyncs the data file together with the new
+// fsynced. The temporary record sits in the shard, not in a shared
+// directory, and is written only under the upload's lock, so its name is
+// fixed; a rename within one directory does not take the file system's
+// rename lock that renames between directories all share. Checkpoint fdatasyncs the data file together with the new
 // record's fsync, and renames the record only once both are done, so after
 // a crash (kill -9 or power loss) the record names an offset whose bytes
 // are on disk and the state that goes with exactly that offset. Resume
@@ -53,7 +59,10 @@
 // Commit renames a record marked complete over the old one. That rename is
 // the publication: Open serves only uploads whose record says complete, and
 // by then every byte is already durable and the data file is never written
-// again, so no reader sees a half-written file. Its index entry is created
+// again, so no reader sees a half-written file. Bytes written since the last
+// Checkpoint need no Checkpoint of their own (storage.CommitSyncer): Commit
+// fdatasyncs them together with its record's fsync, before the rename, so
+// a Commit cut short leaves the last Checkpoint's record in place. Its index entry is created
 // and its directory fsynced (together with the record's fsync) before that
 // rename, so a complete record always has its entry; the marker goes after.
 //

@@ -113,8 +113,8 @@ func (b *Backend) expired(rec record, now time.Time) bool {
 	return !rec.Complete && rec.Modified.Add(b.expiry).Before(now)
 }
 
-// sweepOrphan removes the marker of id, which has no record, and its data
-// file, once the marker is older than the expiry period and under the data
+// sweepOrphan removes the marker of id, which has no record, its data file
+// and its temporary record, once the marker is older than the expiry period and under the data
 // file's lock, so that a Create in progress is never touched.
 func (b *Backend) sweepOrphan(id string, now time.Time) error {
 	if !b.stale(b.markPath(id), now) {
@@ -135,6 +135,9 @@ func (b *Backend) sweepOrphan(id string, now time.Time) error {
 		if err := removeLeftover(b.dataPath(id)); err != nil {
 			return err
 		}
+	}
+	if err := removeLeftover(b.tmpPath(id)); err != nil {
+		return err
 	}
 	return removeLeftover(b.markPath(id))
 }

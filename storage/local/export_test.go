@@ -40,11 +40,12 @@ func storeFiles(dir string) ([]string, error) {
 	return names, err
 }
 
-// DataPath, MetaPath and MarkPath are where b keeps the data file, the
-// record and the expiry marker of upload id.
+// DataPath, MetaPath, MarkPath and TmpPath are where b keeps the data
+// file, the record, the expiry marker and the temporary record of upload id.
 func DataPath(b *Backend, id string) string { return b.dataPath(id) }
 func MetaPath(b *Backend, id string) string { return b.metaPath(id) }
 func MarkPath(b *Backend, id string) string { return b.markPath(id) }
+func TmpPath(b *Backend, id string) string  { return b.tmpPath(id) }
 
 // DataFile is where a Backend on dir keeps the data file of upload id.
 func DataFile(dir, id string) string { return (&Backend{dir: dir}).dataPath(id) }

@@ -16,7 +16,8 @@ import (
 // not: the package removes data files while they are open (Abort and Delete
 // under a live Writer, a failed Create) and renames records over ones a
 // reader may have open, as Unix always allows. Only the flags this package
-// uses are honoured: O_RDONLY, O_RDWR, O_CREATE and O_EXCL; perm is
+// uses are honoured: O_RDONLY, O_WRONLY, O_RDWR, O_CREATE, O_EXCL and
+// O_TRUNC (the temporary record is truncated when a crash left one); perm is
 // ignored (Windows has no mode bits beyond read-only).
 func openFile(path string, flag int, _ os.FileMode) (*os.File, error) {
 	p, err := windows.UTF16PtrFromString(path)
@@ -31,8 +32,12 @@ func openFile(path string, flag int, _ os.FileMode) (*os.File, error) {
 	switch {
 	case flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
 		disposition = windows.CREATE_NEW
+	case flag&os.O_CREATE != 0 && flag&os.O_TRUNC != 0:
+		disposition = windows.CREATE_ALWAYS
 	case flag&os.O_CREATE != 0:
 		disposition = windows.OPEN_ALWAYS
+	case flag&os.O_TRUNC != 0:
+		disposition = windows.TRUNCATE_EXISTING
 	}
 	share := uint32(windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE | windows.FILE_SHARE_DELETE)
 	h, err := windows.CreateFile(p, access, share, nil, disposition, windows.FILE_ATTRIBUTE_NORMAL, 0)

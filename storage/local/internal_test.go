@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -93,5 +94,74 @@ func TestFailedWriteStoresNothing(t *testing.T) {
 	}
 	if got, err := os.ReadFile(b.dataPath(w.ID())); err != nil || string(got) != "good" {
 		t.Fatalf("data file = %q, %v; want %q", got, err, "good")
+	}
+}
+
+// A Commit that makes unchecked bytes durable itself is atomic: when it
+// fails at any of its steps, the upload stays at its last Checkpoint, with
+// that Checkpoint's state, and resumes from there to a whole file.
+func TestCommitWithoutCheckpointFailsToLastCheckpoint(t *testing.T) {
+	steps := []string{"record: write", "record: rename"}
+	for _, step := range steps {
+		t.Run(step, func(t *testing.T) {
+			b, err := New(Config{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			const id = "0b0d7a52-5b4c-4a3e-9f0e-2d1c3b4a5f6e"
+			digest := "c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2"
+			w, err := b.Create(ctx, id, storage.Meta{Name: "f", Size: 6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("fo")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Checkpoint(ctx, []byte("at 2")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("obar")); err != nil {
+				t.Fatal(err)
+			}
+			injected := errors.New("injected")
+			b.hook = func(s string) error {
+				if s == step {
+					return injected
+				}
+				return nil
+			}
+			if _, err := w.Commit(ctx, digest); !errors.Is(err, injected) {
+				t.Fatalf("Commit failing at %q = %v, want the injected error", step, err)
+			}
+			b.hook = nil
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if in, err := b.Stat(ctx, id); err != nil || in.Complete || in.Offset != 2 {
+				t.Fatalf("Stat after the failed Commit = %+v, %v; want incomplete at 2", in, err)
+			}
+			if names, _ := storeFiles(b.dir); slices.Contains(names, "files/"+id[34:]+"/"+id+tmpExt) {
+				t.Fatalf("the failed Commit left its temporary record: %v", names)
+			}
+			w, err = b.Resume(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if w.Written() != 2 || string(w.State()) != "at 2" {
+				t.Fatalf("Resume = written %d, state %q; want 2, %q", w.Written(), w.State(), "at 2")
+			}
+			if _, err := w.Write([]byte("obar")); err != nil {
+				t.Fatal(err)
+			}
+			if in, err := w.Commit(ctx, digest); err != nil || !in.Complete || in.Offset != 6 {
+				t.Fatalf("Commit after Resume = %+v, %v", in, err)
+			}
+			got, err := os.ReadFile(b.dataPath(id))
+			if err != nil || string(got) != "foobar" {
+				t.Fatalf("file = %q, %v; want foobar", got, err)
+			}
+		})
 	}
 }

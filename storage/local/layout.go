@@ -21,7 +21,8 @@ const (
 	uploadsDir = "uploads"
 	// indexDir is the list index (index.go).
 	indexDir = "index"
-	// tmpDir holds temporary files; they are renamed into place.
+	// tmpDir holds Ping's probe files and the temporary records of
+	// earlier versions, which the expiry sweep removes.
 	tmpDir = "tmp"
 	// shards is how many subdirectories files/ fans out over: a million
 	// files leave about 4,000 uploads (8,000 names) in each.
@@ -40,12 +41,16 @@ func (b *Backend) shardPath(id string) string {
 }
 func (b *Backend) dataPath(id string) string { return filepath.Join(b.shardPath(id), id+dataExt) }
 func (b *Backend) metaPath(id string) string { return filepath.Join(b.shardPath(id), id+metaExt) }
+func (b *Backend) tmpPath(id string) string  { return filepath.Join(b.shardPath(id), id+tmpExt) }
 func (b *Backend) markPath(id string) string { return filepath.Join(b.dir, uploadsDir, id) }
 func (b *Backend) sub(name string) string    { return filepath.Join(b.dir, name) }
 
 const (
 	dataExt = ".data"
 	metaExt = ".json"
+	// tmpExt names an upload's temporary record, written next to its
+	// record and renamed over it (writeRecord).
+	tmpExt = ".tmp"
 	// lockExt names the lock files of versions that locked a separate file
 	// (the data file is the lock now); only the migration meets them.
 	lockExt = ".lock"

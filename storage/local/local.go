@@ -386,7 +386,8 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// remove deletes an upload's files. The data file goes first: a Writer that
+// remove deletes an upload's files, a temporary record a crash left among
+// them (writeRecord) included. The data file goes first: a Writer that
 // renames a record after this started sees its data file unlinked and
 // removes that record itself (see writer.publish), so a racing Checkpoint in
 // another process cannot bring the upload back. The marker goes last, once
@@ -394,7 +395,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 func (b *Backend) remove(id string) error {
 	b.opened.drop(id)
 	var errs []error
-	for _, p := range []string{b.dataPath(id), b.metaPath(id)} {
+	for _, p := range []string{b.dataPath(id), b.metaPath(id), b.tmpPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

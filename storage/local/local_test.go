@@ -440,6 +440,61 @@ func TestFilesOnDisk(t *testing.T) {
 	}
 }
 
+// TestCheckpointOverLeftoverTemporaryRecord: a temporary record a crash left
+// behind, longer than the next record, is replaced whole by the next
+// Checkpoint, not written over in part.
+func TestCheckpointOverLeftoverTemporaryRecord(t *testing.T) {
+	b := newBackend(t, local.Config{})
+	id, w := mustCreate(t, b, 6)
+	if err := os.WriteFile(local.TmpPath(b, id), bytes.Repeat([]byte("x"), 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, w, []byte("abc"))
+	mustCheckpoint(t, w, "s")
+	w.Close()
+	w, err := b.Resume(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Resume after a Checkpoint over a leftover: %v", err)
+	}
+	defer w.Close()
+	if w.Written() != 3 || string(w.State()) != "s" {
+		t.Fatalf("Resume = written %d, state %q; want 3, %q", w.Written(), w.State(), "s")
+	}
+}
+
+// TestRemoveTakesLeftoverTemporaryRecord: the temporary record a crash left
+// next to an upload's record goes with the upload, whether Abort or Delete
+// removes it.
+func TestRemoveTakesLeftoverTemporaryRecord(t *testing.T) {
+	removals := []struct {
+		name   string
+		remove func(t *testing.T, b *local.Backend, id string, w storage.Writer) error
+	}{
+		{"abort", func(t *testing.T, b *local.Backend, id string, w storage.Writer) error { return w.Abort(t.Context()) }},
+		{"delete", func(t *testing.T, b *local.Backend, id string, w storage.Writer) error {
+			w.Close()
+			return b.Delete(t.Context(), id)
+		}},
+	}
+	for _, tc := range removals {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackend(t, local.Config{})
+			id, w := mustCreate(t, b, 3)
+			mustWrite(t, w, []byte("abc"))
+			mustCheckpoint(t, w, "s")
+			if err := os.WriteFile(local.TmpPath(b, id), []byte(`{"id":`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.remove(t, b, id, w); err != nil {
+				t.Fatal(err)
+			}
+			if names := dirNames(t, b.Dir()); len(names) != 0 {
+				t.Fatalf("%s left %v", tc.name, names)
+			}
+		})
+	}
+}
+
 // TestCloseCutsBytesPastCheckpoint: Close gives the bytes that no
 // Checkpoint covers back at once, rather than leaving them on disk until a
 // Resume that may never come.
@@ -610,12 +665,17 @@ func TestCrashLeftovers(t *testing.T) {
 	mustCheckpoint(t, lw, "s")
 
 	orphan, corrupt := uuid.NewString(), uuid.NewString()
+	// crashed is a Create that crashed before renaming its temporary record.
+	crashed := uuid.NewString()
 	rel := func(p string) string { r, _ := filepath.Rel(dir, p); return filepath.ToSlash(r) }
 	leftovers := map[string]string{
 		"tmp/" + done + "-123456":       `{"id":"` + done + `","complete":false}`,
 		"tmp/" + live + "-999":          `{"id":`,
 		"tmp/ping-42":                   "",
 		rel(local.DataPath(b, orphan)):  "bytes of a Create that crashed",
+		rel(local.DataPath(b, crashed)): "",
+		rel(local.TmpPath(b, crashed)):  `{"id":"` + crashed + `"}`,
+		"uploads/" + crashed:            "",
 		"uploads/" + orphan:             "",
 		"uploads/" + done:               "",
 		rel(local.MetaPath(b, corrupt)): "{not json",

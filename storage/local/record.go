@@ -46,13 +46,22 @@ func readRecord(path, id string) (record, error) {
 	return rec, nil
 }
 
-// writeRecord replaces the record of rec.ID atomically: write a temporary
-// file, fsync it, rename it over the record, fsync the record's directory.
-// A crash leaves either the old record or the new one, never a mix. The
-// syncs in before (of the data file, of a directory holding a marker or an
-// index entry) run together with the temporary file's fsync, and all must
-// succeed before the rename: what the new record counts on is durable
-// before the record is, at the cost of one wait instead of several.
+// writeRecord replaces the record of rec.ID atomically: write the
+// temporary record <id>.tmp next to it, fsync it, rename it over the
+// record, fsync the shard's directory. A crash leaves either the old record
+// or the new one, never a mix. The syncs in before (of the data file, of a
+// directory holding a marker or an index entry) run together with the
+// temporary file's fsync, and all must succeed before the rename: what the
+// new record counts on is durable before the record is, at the cost of one
+// wait instead of several.
+//
+// The temporary record has a fixed name in the record's own directory: only
+// the holder of the upload's lock writes it, so no random name is needed,
+// and a rename within one directory does not take the file system's
+// cross-directory rename lock, which every upload's records contended for
+// while they were all made in one shared tmp/ (docs/performance.md). A
+// leftover of a crash is truncated by the next writeRecord, or removed with
+// the upload (Backend.remove, the expiry sweep).
 func (b *Backend) writeRecord(id string, rec record, before ...func() error) (err error) {
 	enc, err := json.Marshal(rec)
 	if err != nil {
@@ -61,13 +70,14 @@ func (b *Backend) writeRecord(id string, rec record, before ...func() error) (er
 	if err := b.step("record: write"); err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
-	f, err := os.CreateTemp(b.sub(tmpDir), id+"-*")
+	tmp := b.tmpPath(id)
+	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", mapErr(err))
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(f.Name())
+			os.Remove(tmp)
 		}
 	}()
 	if _, err := f.Write(enc); err != nil {
@@ -84,7 +94,7 @@ func (b *Backend) writeRecord(id string, rec record, before ...func() error) (er
 	if err := b.step("record: rename"); err != nil {
 		return fmt.Errorf("publish metadata: %w", err)
 	}
-	if err := os.Rename(f.Name(), b.metaPath(id)); err != nil {
+	if err := os.Rename(tmp, b.metaPath(id)); err != nil {
 		return fmt.Errorf("publish metadata: %w", mapErr(err))
 	}
 	if err := b.step("record: sync directory"); err != nil {

@@ -185,12 +185,7 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 	// fsync; the record is renamed into place only once both are done.
 	var before []func() error
 	if w.pos != w.rec.Offset {
-		before = append(before, func() error {
-			if err := fdatasync(w.data); err != nil {
-				return fmt.Errorf("sync data: %w", mapErr(err))
-			}
-			return nil
-		})
+		before = append(before, w.syncData)
 	}
 	rec := w.rec
 	rec.Meta.Size = w.size
@@ -205,25 +200,37 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 }
 
 // Commit publishes the upload as a complete file with digest sha256 (64 hex
-// digits) by renaming a complete record over the upload's record; the data
-// file is already durable and is never written again. It returns an error
-// wrapping storage.ErrIncomplete unless the size is known and Written, Offset
-// and the size are equal (a size SetSize declared since the last Checkpoint
-// is recorded by the same rename), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
+// digits) by renaming a complete record over the upload's record. Bytes
+// written since the last Checkpoint are made durable first (fdatasync,
+// together with the new record's fsync), so an upload whose bytes all
+// arrived needs no Checkpoint before Commit (storage.CommitSyncer): if the
+// Commit fails or a crash cuts it short, the old record, with the offset
+// and state of the last Checkpoint, stays in place. After the rename the
+// data file is never written again. It returns an error wrapping
+// storage.ErrIncomplete unless the size is known and Written equals it (a
+// size SetSize declared since the last Checkpoint is recorded by the same
+// rename), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
 // storage.ErrNotFound. On success the lock is released.
 func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
 	if err := w.usable(ctx, "commit"); err != nil {
 		return storage.Info{}, err
 	}
-	if w.size == storage.SizeUnknown || w.pos != w.rec.Offset || w.rec.Offset != w.size {
+	if w.size == storage.SizeUnknown || w.pos != w.size {
 		return storage.Info{}, fmt.Errorf("local: commit %s: written %d, durable %d, size %d: %w",
 			w.rec.ID, w.pos, w.rec.Offset, w.size, storage.ErrIncomplete)
 	}
 	if !storage.ValidSHA256(sha256) {
 		return storage.Info{}, fmt.Errorf("local: commit %s: digest is not 64 lower-case hex digits: %w", w.rec.ID, storage.ErrInvalid)
 	}
+	if w.dirty {
+		if err := w.data.Truncate(w.pos); err != nil {
+			return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, mapErr(err))
+		}
+		w.dirty = false
+	}
 	rec := w.rec
 	rec.Meta.Size = w.size
+	rec.Offset = w.pos
 	rec.Complete = true
 	rec.SHA256 = sha256
 	rec.State = nil
@@ -237,7 +244,11 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
 	}
-	if err := w.publish(rec, w.b.syncing(leaf)); err != nil {
+	before := []func() error{w.b.syncing(leaf)}
+	if w.pos != w.rec.Offset {
+		before = append(before, w.syncData)
+	}
+	if err := w.publish(rec, before...); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			w.b.indexRemove(rec.Modified, rec.ID)
 		}
@@ -249,6 +260,20 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	w.rec = rec
 	w.release()
 	return w.b.info(rec), nil
+}
+
+// CommitSyncs reports true: Commit makes the bytes written since the last
+// Checkpoint durable itself, atomically with the completion.
+func (w *writer) CommitSyncs() bool { return true }
+
+var _ storage.CommitSyncer = (*writer)(nil)
+
+// syncData makes the data file's bytes durable (fdatasync).
+func (w *writer) syncData() error {
+	if err := fdatasync(w.data); err != nil {
+		return fmt.Errorf("sync data: %w", mapErr(err))
+	}
+	return nil
 }
 
 // Abort deletes the upload's bytes and metadata and releases the lock. It

@@ -90,9 +90,11 @@ func testDeferredSize(t *testing.T, b storage.Backend) {
 		t.Fatalf("Written after a refused Write = %d, want %d", w.Written(), c)
 	}
 	write(t, w, data[c:])
-	_, err = w.Commit(t.Context(), digest(data))
-	wantErr(t, "Commit before the last bytes were checkpointed", err, storage.ErrIncomplete)
-	checkpoint(t, w, []byte("all"))
+	if !storage.CommitSyncs(w) {
+		_, err = w.Commit(t.Context(), digest(data))
+		wantErr(t, "Commit before the last bytes were checkpointed", err, storage.ErrIncomplete)
+		checkpoint(t, w, []byte("all"))
+	}
 	commit(t, w, data)
 	sameBytes(t, "stored file", contents(t, b, id), data)
 	if st := mustStat(t, b, id); !st.Complete || st.Meta.Size != size {

@@ -14,10 +14,12 @@ import (
 // Once a Write would take that count past FailWriteAfter, that Write and
 // every later one fail with WriteErr and store nothing (a full disk stays
 // full). Once the count has reached FailWriteAfter, Checkpoint fails with
-// CheckpointErr without making anything durable. A nil error disables that
-// fault. Other methods (SetSize among them), and the wrapped Backend's own
-// methods, pass through. A faulty Writer is a storage.Yielder exactly when
-// the Writer it wraps is one, and Yield passes through.
+// CheckpointErr without making anything durable, and so does a Commit that
+// would make bytes durable that no Checkpoint covers (storage.CommitSyncer).
+// A nil error disables that fault. Other methods (SetSize among them), and
+// the wrapped Backend's own methods, pass through. A faulty Writer is a
+// storage.Yielder exactly when the Writer it wraps is one, and Yield passes
+// through; its CommitSyncs is the wrapped Writer's.
 //
 // Faulty has no capabilities of its own but storage.TakeOverer: a type
 // assertion for storage.PartialOpener or storage.Expirer on it fails; call
@@ -99,6 +101,19 @@ func (w *faultyWriter) Checkpoint(ctx context.Context, state []byte) (int64, err
 	}
 	return w.Writer.Checkpoint(ctx, state)
 }
+
+// Commit fails with CheckpointErr as Checkpoint does when it would make
+// bytes durable that no Checkpoint covers; otherwise it passes through.
+func (w *faultyWriter) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
+	if w.f.CheckpointErr != nil && w.Writer.Written() != w.Writer.Info().Offset &&
+		(w.failing || w.accepted >= w.f.FailWriteAfter) {
+		return storage.Info{}, fmt.Errorf("storagetest: injected commit fault after %d bytes: %w", w.accepted, w.f.CheckpointErr)
+	}
+	return w.Writer.Commit(ctx, sha256)
+}
+
+// CommitSyncs is the wrapped Writer's (storage.CommitSyncs).
+func (w *faultyWriter) CommitSyncs() bool { return storage.CommitSyncs(w.Writer) }
 
 // SetSize passes through: declaring the size stores nothing.
 func (w *faultyWriter) SetSize(size int64) error { return w.Writer.SetSize(size) }

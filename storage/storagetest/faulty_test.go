@@ -132,3 +132,54 @@ func TestFaulty(t *testing.T) {
 		})
 	}
 }
+
+// A Commit that would make unchecked bytes durable (local storage's Commit
+// syncs them itself) meets the checkpoint fault as Checkpoint does; one
+// whose bytes are all checkpointed passes through.
+func TestFaultyCommit(t *testing.T) {
+	errBroken := errors.New("disk on fire")
+	tests := []struct {
+		name       string
+		checkpoint bool // checkpoint every byte, then Commit from a Resume
+		want       error
+	}{
+		{"unchecked bytes", false, errBroken},
+		{"all checkpointed", true, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			f := storagetest.Faulty{Backend: newLocal(t), FailWriteAfter: 0, CheckpointErr: errBroken}
+			id := uuid.NewString()
+			w, err := f.Backend.Create(ctx, id, storage.Meta{Name: "f", Size: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("0123456789")); err != nil {
+				t.Fatal(err)
+			}
+			if tc.checkpoint {
+				if _, err := w.Checkpoint(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.Close()
+			if w, err = f.Resume(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if !storage.CommitSyncs(w) {
+				t.Fatal("a Faulty over local storage does not pass CommitSyncs through")
+			}
+			if !tc.checkpoint {
+				if _, err := w.Write([]byte("0123456789")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = w.Commit(ctx, "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882")
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Commit = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
