@@ -63,6 +63,8 @@ type Handler struct {
 	// minCheckpoint is the least time between two checkpoints made while a
 	// body streams in; the backend's hint if it has one.
 	minCheckpoint time.Duration
+	// pieces bounds the memory request bodies are read into.
+	pieces *pieceBank
 
 	mu      sync.Mutex
 	closing chan struct{} // closed by Shutdown
@@ -117,6 +119,7 @@ func New(cfg Config) (*Handler, error) {
 		sendInterim:   cfg.Interim,
 		metrics:       m,
 		minCheckpoint: checkpointEvery,
+		pieces:        newPieceBank(sharedPieces),
 		closing:       make(chan struct{}),
 	}
 	if hinter, ok := storage.As[storage.CheckpointHinter](cfg.Backend); ok {

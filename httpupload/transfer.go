@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/storage"
@@ -20,8 +19,6 @@ const (
 	// offset is told to anyone mid-request, so this only bounds what a
 	// kill -9 can lose of an unanswered request.
 	checkpointEvery = 250 * time.Millisecond
-	// pieceSize is the unit a body is read, stored and hashed in.
-	pieceSize = 256 << 10
 	// piecesInFlight is how many pieces one request may have waiting for
 	// the hasher: reading runs that far ahead of hashing.
 	piecesInFlight = 4
@@ -30,17 +27,15 @@ const (
 	storeGrace = 30 * time.Second
 )
 
-var pieces = sync.Pool{New: func() any { b := make([]byte, pieceSize); return &b }}
-
-func putPiece(p *[]byte) { pieces.Put(p) }
-
 // transfer is one request's hold on an upload: its Writer, the digest and
 // sniffing of its bytes, and the signal that a newer request wants it.
 type transfer struct {
 	h     *Handler
 	w     storage.Writer
 	track *checkpoint.Tracker
-	id    string
+	// pieces is where the body is read into, from the Handler's bank.
+	pieces *pieceHold
+	id     string
 	// ctx is for storage calls: it outlives the request by storeGrace, so
 	// that bytes received before a client vanished are still made durable.
 	ctx    context.Context
@@ -63,10 +58,10 @@ func (h *Handler) hold(r *http.Request, w storage.Writer) (*transfer, error) {
 	// Once the client is gone, storage has storeGrace to finish.
 	stopGrace := context.AfterFunc(r.Context(), func() { time.AfterFunc(storeGrace, cancel) })
 	t := &transfer{h: h, w: w, id: w.ID(), ctx: ctx, lastCheckpoint: time.Now(),
-		cancel: func() { stopGrace(); cancel() }}
+		pieces: h.pieces.hold(), cancel: func() { stopGrace(); cancel() }}
 	info := w.Info()
 	t.written, t.durable = info.Offset, info.Offset
-	track, err := checkpoint.Restore(w, piecesInFlight, putPiece)
+	track, err := checkpoint.Restore(w, piecesInFlight, t.pieces.put)
 	if err != nil {
 		w.Close()
 		cancel()
@@ -124,7 +119,7 @@ type chunk struct {
 func (t *transfer) copyBody(w http.ResponseWriter, body io.Reader, limit int64, tooLong error, durableAsYouGo bool, sum io.Writer) (int64, error) {
 	reads := make(chan chunk, 2)
 	quit := make(chan struct{})
-	go readPieces(body, limit, reads, quit)
+	go readPieces(body, limit, t.pieces, reads, quit)
 	var n int64
 	ended := false // the reader has sent its last chunk
 	defer func() {
@@ -139,7 +134,7 @@ func (t *transfer) copyBody(w http.ResponseWriter, body io.Reader, limit int64, 
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 		for c := range reads {
 			if c.piece != nil {
-				putPiece(c.piece)
+				t.pieces.put(c.piece)
 			}
 		}
 	}()
@@ -161,7 +156,7 @@ func (t *transfer) copyBody(w http.ResponseWriter, body io.Reader, limit int64, 
 		case c := <-reads:
 			ended = c.err != nil
 			if int64(c.n) > limit-n {
-				putPiece(c.piece)
+				t.pieces.put(c.piece)
 				return n, tooLong
 			}
 			if c.n > 0 {
@@ -170,7 +165,7 @@ func (t *transfer) copyBody(w http.ResponseWriter, body io.Reader, limit int64, 
 				}
 				n += int64(c.n)
 			} else if c.piece != nil {
-				putPiece(c.piece)
+				t.pieces.put(c.piece)
 			}
 			if c.err == io.EOF {
 				return n, nil
@@ -192,11 +187,14 @@ func (t *transfer) copyBody(w http.ResponseWriter, body io.Reader, limit int64, 
 // readPieces reads body in pieces onto reads until an error (io.EOF at the
 // end), reading at most limit+1 bytes, and closes reads. It stops early
 // when quit is closed.
-func readPieces(body io.Reader, limit int64, reads chan<- chunk, quit <-chan struct{}) {
+func readPieces(body io.Reader, limit int64, pieces *pieceHold, reads chan<- chunk, quit <-chan struct{}) {
 	defer close(reads)
 	var n int64
 	for {
-		piece := pieces.Get().(*[]byte)
+		piece := pieces.get(quit)
+		if piece == nil {
+			return
+		}
 		buf := *piece
 		if room := limit - n; room < int64(len(buf)) {
 			buf = buf[:max(room, 0)+1] // one byte more tells a body that is too long
@@ -206,7 +204,7 @@ func readPieces(body io.Reader, limit int64, reads chan<- chunk, quit <-chan str
 		select {
 		case reads <- chunk{piece: piece, n: m, err: err}:
 		case <-quit:
-			putPiece(piece)
+			pieces.put(piece)
 			return
 		}
 		if err != nil || n > limit {
@@ -219,7 +217,7 @@ func readPieces(body io.Reader, limit int64, reads chan<- chunk, quit <-chan str
 // on to the hasher, which recycles it).
 func (t *transfer) store(data []byte, piece *[]byte, sum io.Writer) error {
 	if _, err := t.w.Write(data); err != nil {
-		putPiece(piece)
+		t.pieces.put(piece)
 		return storageError("write", err)
 	}
 	if sum != nil {

@@ -11,12 +11,17 @@ package main
 //
 // Knobs: FERRY_TEST_S3_MEMORY_UPLOADS (1000), FERRY_TEST_S3_MEMORY_SIZE
 // (bytes per upload, default 9 MiB: a whole 8 MiB part and a piece of the
-// next), FERRY_TEST_S3_MEMORY_BUDGET (--s3-buffer-memory, default 256MiB).
+// next), FERRY_TEST_S3_MEMORY_BUDGET (--s3-buffer-memory, default 256MiB),
+// FERRY_TEST_S3_MEMORY_PROTOCOLS (mixed: every other upload over the
+// WebSocket, the others over tus; or tus, or ws).
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -28,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/client"
 )
 
 // A server started by TestS3ManyUploadsMemory writes a heap profile to
@@ -94,6 +101,10 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 	n := int(envInt("FERRY_TEST_S3_MEMORY_UPLOADS", 1000))
 	size := envInt("FERRY_TEST_S3_MEMORY_SIZE", 9<<20)
 	budget := envInt("FERRY_TEST_S3_MEMORY_BUDGET", 256<<20)
+	protocols := cmp.Or(os.Getenv("FERRY_TEST_S3_MEMORY_PROTOCOLS"), "mixed")
+	if protocols != "mixed" && protocols != "tus" && protocols != "ws" {
+		t.Fatalf("FERRY_TEST_S3_MEMORY_PROTOCOLS=%q: want mixed, tus or ws", protocols)
+	}
 	const allowance = 200 << 20
 
 	endpoint, access, secret := minioEnv(t)
@@ -107,6 +118,8 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 	pid := in.cmd.Process.Pid
 	data := make([]byte, size)
 	_, _ = rand.Read(data)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}}
 	defer hc.CloseIdleConnections()
 
@@ -141,8 +154,18 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
+		name := fmt.Sprintf("mem-%d.bin", i)
+		if protocols == "ws" || protocols == "mixed" && i%2 == 1 {
+			// The client retries a lost connection by itself; like the tus
+			// side, it rides out a loaded MinIO's locked answers.
+			wg.Go(func() {
+				_, errs[i] = client.Upload(ctx, bytes.NewReader(data), size,
+					client.Options{Server: in.url, Name: name, SHA256: want, Timeout: 10 * time.Minute, MaxRetries: 30})
+			})
+			continue
+		}
 		wg.Go(func() {
-			loc, err := tusCreate(ctx, hc, in.url, fmt.Sprintf("mem-%d.bin", i), size)
+			loc, err := tusCreate(ctx, hc, in.url, name, size)
 			if err != nil {
 				errs[i] = err
 				return
@@ -169,8 +192,8 @@ func TestS3ManyUploadsMemory(t *testing.T) {
 		}
 	}
 	peak := max(hwm, sampled) // bytes
-	t.Logf("%d uploads of %d bytes in %v (%.0f MB/s), %d failed; server RSS idle %d MiB, peak %d MiB; budget %d MiB + %d MiB allowed; load average %s",
-		n, size, took.Round(time.Millisecond), float64(size)*float64(n)/took.Seconds()/1e6, failed,
+	t.Logf("%d uploads (%s) of %d bytes in %v (%.0f MB/s), %d failed; server RSS idle %d MiB, peak %d MiB; budget %d MiB + %d MiB allowed; load average %s",
+		n, protocols, size, took.Round(time.Millisecond), float64(size)*float64(n)/took.Seconds()/1e6, failed,
 		idle>>20, peak>>20, budget>>20, allowance>>20, loadAvg())
 	if peak > budget+allowance {
 		t.Errorf("peak server RSS %d MiB exceeds the budget %d MiB + %d MiB", peak>>20, budget>>20, allowance>>20)
