@@ -80,7 +80,7 @@ const (
 	loadKillUploads     = 20
 	loadKillUploadSize  = 48 << 20
 	loadPerAddress      = 500    // connections per source address, under the default 512
-	loadServerMaxConns  = 19_600 // the server's --max-conns: its descriptor limit is 20,000
+	loadServerMaxConns  = 17_900 // the server's --max-conns: its descriptor limit is 20,000, and serve wants 2,048 left for storage
 	loadRecoveryWindow  = 60 * time.Second
 	loadSampleEvery     = 500 * time.Millisecond
 	loadNearIdleSlack   = 32 << 20 // "near idle": at most this much above idle RSS...

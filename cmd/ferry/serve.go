@@ -210,6 +210,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if c.maxConns == 0 {
 		c.maxConns = connlimit.DefaultTotal(files)
 	}
+	if files > 0 && uint64(c.maxConns)+descriptorsBesideConns > files {
+		logger.Warn("--max-conns leaves too few open files for storage: at the peak, accept, uploads and downloads fail with \"too many open files\"",
+			"max_conns", c.maxConns, "open_file_limit", files, "want_free", descriptorsBesideConns)
+	}
 	raw, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", c.addr, err)
@@ -379,6 +383,12 @@ func firstEnv(names ...string) string {
 	}
 	return ""
 }
+
+// descriptorsBesideConns is how many open files serve wants left over when
+// every connection --max-conns allows is open: local storage keeps up to
+// 1,024 directories and 256 small files open, and uploads, downloads and
+// health checks open files of their own.
+const descriptorsBesideConns = 2048
 
 // Memory after a load. The Go runtime gives freed memory back to the OS
 // slowly: garbage is found only by a collection, none runs for two minutes

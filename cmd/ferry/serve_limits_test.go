@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,22 @@ func TestIdleConnectionsCannotStarveTheServer(t *testing.T) {
 		t.Fatalf("upload while 15,000 connections are held: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// TestMaxConnsBeyondTheFileLimitWarns: a --max-conns that leaves storage too
+// few descriptors is said at start, not found out at the peak (make load once
+// ran into EMFILE that way, with local storage holding ~740 descriptors).
+func TestMaxConnsBeyondTheFileLimitWarns(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--max-conns", strconv.Itoa(1 << 30)}, true},
+		{nil, false}, // the default: half the limit
+	} {
+		f := startInstance(t, append([]string{"--data", t.TempDir()}, tc.args...)...)
+		if got := strings.Contains(f.logs.String(), "--max-conns leaves too few open files"); got != tc.warn {
+			t.Errorf("args %q: warned %v, want %v; logs:\n%s", tc.args, got, tc.warn, f.logs.String())
+		}
+	}
 }
