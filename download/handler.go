@@ -405,20 +405,12 @@ func (r *readRecorder) Seek(offset int64, whence int) (int64, error) {
 	if r.at == nil {
 		return r.r.Seek(offset, whence)
 	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.pos
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return r.pos, errors.New("download: seek: invalid whence")
+	pos, err := storage.SeekPosition(r.pos, r.size, offset, whence)
+	if err != nil {
+		return pos, err
 	}
-	if offset < 0 {
-		return r.pos, errors.New("download: seek: negative position")
-	}
-	r.pos = offset
-	return offset, nil
+	r.pos = pos
+	return pos, nil
 }
 
 // sniffed returns the first bytes of the file as ServeContent read them to

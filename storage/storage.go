@@ -405,3 +405,23 @@ func (e *RefusedError) Error() string { return "storage: upload refused: " + e.M
 
 // Unwrap makes errors.Is(err, ErrRefused) hold.
 func (e *RefusedError) Unwrap() error { return ErrRefused }
+
+// SeekPosition returns the position a Seek(offset, whence) moves to, for a
+// reader at pos of an object of size bytes that reads at a position of its
+// own (with ReadAt) rather than through a file offset. A negative result or
+// an unknown whence is an error, and pos is returned with it unchanged.
+func SeekPosition(pos, size, offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += size
+	default:
+		return pos, errors.New("storage: seek: invalid whence")
+	}
+	if offset < 0 {
+		return pos, errors.New("storage: seek: negative position")
+	}
+	return offset, nil
+}

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -61,20 +60,12 @@ func (r *reader) Seek(offset int64, whence int) (int64, error) {
 	if r.closed {
 		return 0, os.ErrClosed
 	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.pos
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return r.pos, errors.New("local: seek: invalid whence")
+	pos, err := storage.SeekPosition(r.pos, r.size, offset, whence)
+	if err != nil {
+		return pos, err
 	}
-	if offset < 0 {
-		return r.pos, errors.New("local: seek: negative position")
-	}
-	r.pos = offset
-	return offset, nil
+	r.pos = pos
+	return pos, nil
 }
 
 // Close closes the data file (or gives a kept one back to the cache); a
