@@ -2,9 +2,7 @@ package upload
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,15 +131,7 @@ func TestTinyBudgetsManyWebSocketUploadsComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.pieces = newPiecePoolOf(2)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		srv.Close()
-	})
+	srv := serveTestHandler(t, h, b).srv
 
 	data := randomBytes(t, s3.MinPartSize+300<<10)
 	want := hexSum(data)

@@ -43,6 +43,13 @@ func newTestServer(t testing.TB, cfg Config) *testServer {
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
 	}
+	return serveTestHandler(t, h, cfg.Backend)
+}
+
+// serveTestHandler serves h, whose backend is backend, on 127.0.0.1 until
+// the test ends, then shuts h down.
+func serveTestHandler(t testing.TB, h *Handler, backend storage.Backend) *testServer {
+	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -52,7 +59,7 @@ func newTestServer(t testing.TB, cfg Config) *testServer {
 		}
 		srv.Close()
 	})
-	return &testServer{h: h, backend: cfg.Backend, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/upload"}
+	return &testServer{h: h, backend: backend, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/upload"}
 }
 
 func newLocal(t testing.TB, dir string) *local.Backend {
