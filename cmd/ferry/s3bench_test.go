@@ -133,6 +133,9 @@ func startBenchServer(b *testing.B, s *benchS3, inproc bool) *benchServer {
 	bucket := fmt.Sprintf("ferry-bench-%d", time.Now().UnixNano())
 	args := []string{"--addr", addr, "--storage", "s3", "--s3-endpoint", s.endpoint, "--s3-insecure",
 		"--s3-bucket", bucket, "--s3-create-bucket"}
+	// FERRY_BENCH_S3_ARGS adds serve flags, e.g. --s3-hide-parts to measure
+	// without staging parts for live follow.
+	args = append(args, strings.Fields(os.Getenv("FERRY_BENCH_S3_ARGS"))...)
 	srv := &benchServer{url: "http://" + addr}
 	logs := &syncBuffer{}
 	done := make(chan struct{})
