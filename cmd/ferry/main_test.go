@@ -7,13 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/loopback"
 )
 
 func TestByteSize(t *testing.T) {
@@ -95,16 +96,11 @@ func TestDispatch(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
+// freeAddr returns a loopback address nobody listens on right now (see
+// loopback.FreeAddr for why it is not one from 127.0.0.1:0).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return loopback.FreeAddr(t)
 }
 
 // startServe runs `ferry serve args...` in-process until the test ends and

@@ -15,7 +15,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/ferryhq/ferry/internal/loopback"
 	"github.com/ferryhq/ferry/storage/s3"
 )
 
@@ -171,21 +171,11 @@ func StartServer(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { log.Close() })
 	s := &Server{Env: env, dir: dir, log: log, t: t}
-	s.Addr = freeAddr(t)
+	s.Addr = loopback.FreeAddr(t)
 	s.Endpoint = s.Addr
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("s3test: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // Start starts the server (again) and waits until it is healthy. It fails
