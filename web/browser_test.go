@@ -483,15 +483,19 @@ func luminance(css string) float64 {
 	return (0.2126*r + 0.7152*g + 0.0722*b) / 255
 }
 
-// The README's picture: finished uploads (a picture with its thumbnail, a
-// sound with its player button) and one in progress, in the light theme.
-// FERRY_UPDATE_DOCS=1 writes it to docs/screenshot.png; otherwise it only
-// goes to the artifacts.
+// The README's picture: an upload left unfinished by a reload, offered
+// for Resume without choosing the file again; finished uploads (a picture
+// with its thumbnail, a sound with its player button) and one in progress,
+// in the light theme. FERRY_UPDATE_DOCS=1 writes it to docs/screenshot.png;
+// otherwise it only goes to the artifacts.
 func TestBrowserReadmeScreenshot(t *testing.T) {
-	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame, MaxSize: 4 << 30}})
+	e := newBrowserEnvSetup(t, web.Config{Config: upload.Config{MaxFrame: smallFrame, MaxSize: 4 << 30}}, nil,
+		browserSetup{profile: allowOnEveryVisit})
 	e.do(chromedp.EmulateViewport(1000, 900))
 	e.emulateColorScheme("light")
-	e.open("")
+	left := genFile{Name: "interview-raw.mov", Type: "video/quicktime", Seed: 71, Size: 4 * oneMiB}
+	e.startThenReload(left, writeTempFile(t, left))
+	e.waitFor("Resume in the Unfinished panel", unfinishedWithResume(left.Name))
 	done := []genFile{
 		{Name: "harbour-at-dawn.png", Type: "image/png", Data: pngFile(320, 200)},
 		{Name: "foghorn.wav", Type: "audio/wav", Data: wavFile(3, 8000)},

@@ -125,7 +125,11 @@ export function renderUnfinished() {
       renderUnfinished();
       $('choose').focus();
     });
-    li.append(name, meta);
+    // The buttons go in one box so that a narrow line wraps them together
+    // rather than leaving Discard alone on the next one.
+    const actions = document.createElement('span');
+    actions.className = 'unfinished-actions';
+    li.append(name, meta, actions);
     const kept = handles.get(fp);
     if (kept) {
       const resume = document.createElement('button');
@@ -138,9 +142,9 @@ export function renderUnfinished() {
         resume.disabled = true;
         resumeFromHandle(fp, rec, kept);
       });
-      li.append(resume);
+      actions.append(resume);
     }
-    li.append(discard);
+    actions.append(discard);
     list.append(li);
     if (!unfinishedInfo.has(rec.id)) {
       unfinishedInfo.set(rec.id, null);
