@@ -314,7 +314,16 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 	}
 	tag, err := w.b.writeState(ctx, &next, ifMatch(w.tag))
 	if err != nil {
-		if fresh != "" {
+		// A failed state write may still have landed: its answer can be
+		// lost (the context ended, the connection broke) after the store
+		// took it, or the store may finish it after we gave up. Deleting
+		// the fresh pending object then leaves a state that lists a
+		// missing object, and the next Resume answers not_found for an
+		// upload whose bytes were acknowledged. So it goes only if the
+		// state is known to be someone else's, or gone; otherwise it
+		// costs only space until Commit, Delete or DeleteExpired removes
+		// uploads/<id>/.
+		if fresh != "" && !w.b.mayHold(ctx, w.st.ID, next.Owner) {
 			w.b.remove(context.WithoutCancel(ctx), fresh)
 		}
 		if isConflict(err) || isNotFound(err) {
