@@ -158,6 +158,10 @@ type faultClient struct {
 	// failPut, when set, is asked before each PutObject; an error it returns
 	// is the call's answer, and the call does not reach the store.
 	failPut func(key string) error
+	// beforeGet and beforeListParts, when set, run before each GetObject
+	// (with its key) and ListObjectParts, which then reach the store.
+	beforeGet       func(key string)
+	beforeListParts func()
 }
 
 func (f *faultClient) ListObjectParts(ctx context.Context, bucket, object, uploadID string,
@@ -167,7 +171,11 @@ func (f *faultClient) ListObjectParts(ctx context.Context, bucket, object, uploa
 	if f.pageSize > 0 && (maxParts <= 0 || maxParts > f.pageSize) {
 		maxParts = f.pageSize
 	}
+	before := f.beforeListParts
 	f.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	return f.Client.ListObjectParts(ctx, bucket, object, uploadID, marker, maxParts)
 }
 
@@ -178,7 +186,11 @@ func (f *faultClient) GetObject(ctx context.Context, bucket, object string,
 		f.gets = map[string]int{}
 	}
 	f.gets[object]++
+	before := f.beforeGet
 	f.mu.Unlock()
+	if before != nil {
+		before(object)
+	}
 	return f.Client.GetObject(ctx, bucket, object, opts)
 }
 

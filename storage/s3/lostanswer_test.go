@@ -2,8 +2,13 @@ package s3_test
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/ferryhq/ferry/storage"
 	"github.com/ferryhq/ferry/storage/s3"
 	"github.com/ferryhq/ferry/storage/s3/s3test"
 )
@@ -65,6 +70,111 @@ func TestCheckpointAnswerLost(t *testing.T) {
 			if got := s.fileKeys(t, id); len(got) != 3 {
 				t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
 			}
+		})
+	}
+}
+
+// TestResumeRacesAHolderPastItsLease: a Writer whose lease ran out while it
+// still works (its renewals fail, as they do on a saturated store) goes on
+// until its next conditional write fails. A Resume on another instance that
+// takes the lease meanwhile may find that the state it read has moved on
+// under it: the holder checkpointed past the pending bytes it listed (and
+// removed them), or committed the file. That is a change of hands (locked,
+// or complete), not an upload that does not exist; and the file the holder
+// committed must not be destroyed as if the store had purged its upload.
+func TestResumeRacesAHolderPastItsLease(t *testing.T) {
+	tests := []struct {
+		name string
+		// race runs the holder's step inside the resuming instance's store
+		// call; it arms the hook of f, and calls step at most once.
+		race    func(f *faultClient, step func())
+		step    func(t *testing.T, w storage.Writer, data []byte)
+		wantErr error
+		// then finishes the upload (on the resuming instance, if at all)
+		// and checks it.
+		then func(t *testing.T, b *s3.Backend, id string, data []byte)
+	}{
+		{
+			name: "holder checkpoints past the pending bytes",
+			race: func(f *faultClient, step func()) {
+				var once sync.Once
+				f.set(func(f *faultClient) {
+					f.beforeGet = func(key string) {
+						if strings.Contains(key, "/pending-") {
+							once.Do(step)
+						}
+					}
+				})
+			},
+			step: func(t *testing.T, w storage.Writer, data []byte) {
+				checkpoint(t, w, "moved on")
+			},
+			wantErr: storage.ErrLocked,
+			then: func(t *testing.T, b *s3.Backend, id string, data []byte) {
+				w := resumeAt(t, b, id, s3.MinPartSize+100, "moved on")
+				write(t, w, data[w.Written():])
+				checkpoint(t, w, "all")
+				commit(t, w, data)
+				sameBytes(t, "file", contents(t, b, id), data)
+			},
+		},
+		{
+			name: "holder commits",
+			race: func(f *faultClient, step func()) {
+				var once sync.Once
+				f.set(func(f *faultClient) { f.beforeListParts = func() { once.Do(step) } })
+			},
+			step: func(t *testing.T, w storage.Writer, data []byte) {
+				write(t, w, data[w.Written():])
+				checkpoint(t, w, "all")
+				commit(t, w, data)
+			},
+			wantErr: storage.ErrComplete,
+			then: func(t *testing.T, b *s3.Backend, id string, data []byte) {
+				sameBytes(t, "file", contents(t, b, id), data)
+			},
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSite(t)
+			short := func(c *s3.Config) { c.LeaseTTL = s3.MinLeaseTTL }
+			holder, hf := s.faulty(t, short)
+			taker, tf := s.faulty(t, short)
+			data := payload(uint64(120+i), 2*s3.MinPartSize)
+			id := newID()
+			w := create(t, holder, id, int64(len(data)))
+			write(t, w, data[:mib])
+			checkpoint(t, w, "1 MiB")
+			write(t, w, data[mib:s3.MinPartSize+100]) // part 1 goes up in the background
+			// From now on the holder cannot renew its lease, and does not
+			// know it.
+			hf.set(func(f *faultClient) {
+				f.failPut = func(key string) error {
+					if strings.HasSuffix(key, "/lease") {
+						return errors.New("injected: renewal timed out")
+					}
+					return nil
+				}
+			})
+			var stepped bool
+			tt.race(tf, func() {
+				stepped = true
+				tt.step(t, w, data)
+			})
+			var err error
+			for {
+				_, err = taker.Resume(t.Context(), id)
+				if !errors.Is(err, storage.ErrLocked) || stepped {
+					break
+				}
+				time.Sleep(50 * time.Millisecond) // until the holder's lease runs out
+			}
+			if !stepped {
+				t.Fatalf("Resume returned before the holder's step: %v", err)
+			}
+			wantErr(t, "Resume while the holder moved on", err, tt.wantErr)
+			tt.then(t, taker, id, data)
 		})
 	}
 }
