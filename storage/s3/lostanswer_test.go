@@ -178,3 +178,61 @@ func TestResumeRacesAHolderPastItsLease(t *testing.T) {
 		})
 	}
 }
+
+// TestPartTimeoutThenResume: a part upload that runs past the part timeout
+// fails the Writer (at the Checkpoint that waits for it) with the
+// context's error, not storage.ErrNotFound, whether the store never got the
+// part, or took it and answered too late; the upload resumes from the last
+// Checkpoint and completes. This is the sequence the 1,000-upload run logged
+// before its not_found answers (upload part 1: context deadline exceeded
+// (copy staged part 1 ...)).
+func TestPartTimeoutThenResume(t *testing.T) {
+	tests := []struct {
+		name string
+		call string // the store call that hangs, once
+		key  string // ... on a key with this suffix (the data key: "")
+		n    int    // ... for this part (0: any)
+		land bool   // the store takes it before the answer is held
+	}{
+		{"staged copy lands, answer too late", "CopyObjectPart", "", 1, true},
+		{"staged copy never reaches the store", "CopyObjectPart", "", 1, false},
+		{"staging put lands, answer too late", "PutObject", "/part-00001", 0, true},
+		{"last part lands, answer too late", "PutObjectPart", "", 2, true},
+	}
+	s := newSite(t)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, f := s.faulty(t, func(c *s3.Config) { c.PartTimeout = 300 * time.Millisecond })
+			data := payload(uint64(130+i), s3.MinPartSize+mib)
+			id := newID()
+			w := create(t, b, id, int64(len(data)))
+			write(t, w, data[:mib])
+			checkpoint(t, w, "1 MiB")
+			var once sync.Once
+			f.set(func(f *faultClient) {
+				f.hang = func(call, key string, n int) (land, hold bool) {
+					land = true
+					if call == tt.call && strings.HasSuffix(key, tt.key) && (tt.n == 0 || n == tt.n) {
+						once.Do(func() { land, hold = tt.land, true })
+					}
+					return land, hold
+				}
+			})
+			// Both parts go up in the background; the Checkpoint waits for them.
+			write(t, w, data[mib:])
+			_, err := w.Checkpoint(t.Context(), []byte("all"))
+			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Checkpoint with a part past its timeout: %v; want the deadline's error", err)
+			}
+			w.Close()
+			w = resumeAt(t, b, id, mib, "1 MiB")
+			write(t, w, data[mib:])
+			checkpoint(t, w, "all")
+			commit(t, w, data)
+			sameBytes(t, "file", contents(t, b, id), data)
+			if got := s.fileKeys(t, id); len(got) != 3 {
+				t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
+			}
+		})
+	}
+}
