@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -168,6 +169,26 @@ type faultClient struct {
 	// hold then keeps its answer until the call's context ends, and returns
 	// the context's error, as a store too slow to answer in time would.
 	hang func(call, key string, n int) (land, hold bool)
+	// breakList, when set, is asked after each key a ListObjectsIter
+	// yields: true ends that listing with an error there.
+	breakList func(key string) bool
+}
+
+func (f *faultClient) ListObjectsIter(ctx context.Context, bucket string, opts minio.ListObjectsOptions) iter.Seq[minio.ObjectInfo] {
+	f.mu.Lock()
+	stop := f.breakList
+	f.mu.Unlock()
+	return func(yield func(minio.ObjectInfo) bool) {
+		for oi := range f.Client.ListObjectsIter(ctx, bucket, opts) {
+			if !yield(oi) {
+				return
+			}
+			if oi.Err == nil && stop != nil && stop(oi.Key) {
+				yield(minio.ObjectInfo{Err: errors.New("injected: listing broke off")})
+				return
+			}
+		}
+	}
 }
 
 // hung runs call as hang says for it.

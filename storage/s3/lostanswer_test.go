@@ -236,3 +236,43 @@ func TestPartTimeoutThenResume(t *testing.T) {
 		})
 	}
 }
+
+// TestExpireSweepListingBreaksOff: a DeleteExpired whose listing of
+// uploads/ breaks off after some of an upload's helper objects, before its
+// state (which sorts last), must not take that upload for the leftovers of a
+// crashed Create: that aborted its multipart upload and removed everything
+// under uploads/<id>/ as soon as the objects listed were older than the
+// expiry period, as the staged parts of an upload running longer than that
+// are, and the upload was then not_found.
+func TestExpireSweepListingBreaksOff(t *testing.T) {
+	s := newSite(t)
+	// The Backend's clock runs a day and an hour ahead of the store's: its
+	// state is fresh at that time, its staged part (timed by the store) is not.
+	later := time.Now().Add(s3.DefaultExpiry + time.Hour)
+	b, f := s.faulty(t, func(c *s3.Config) { c.Now = func() time.Time { return later } })
+	data := payload(140, s3.MinPartSize+mib)
+	id := newID()
+	w := create(t, b, id, int64(len(data)))
+	off := s3.MinPartSize + 100
+	write(t, w, data[:off])
+	checkpoint(t, w, "part 1 and 100")
+	w.Close()
+
+	var once sync.Once
+	f.set(func(f *faultClient) {
+		f.breakList = func(key string) (stop bool) {
+			if strings.HasSuffix(key, id+"/part-00001") {
+				once.Do(func() { stop = true })
+			}
+			return stop
+		}
+	})
+	if _, err := b.DeleteExpired(t.Context(), later, nil); err == nil {
+		t.Fatal("DeleteExpired reported no error though its listing broke off")
+	}
+	w = resumeAt(t, b, id, int64(off), "part 1 and 100")
+	write(t, w, data[off:])
+	checkpoint(t, w, "all")
+	commit(t, w, data)
+	sameBytes(t, "file", contents(t, b, id), data)
+}
