@@ -17,7 +17,9 @@ import (
 // and returns a Writer at its durable offset. It returns an error wrapping
 // storage.ErrNotFound (unknown, deleted, expired, or its multipart upload was
 // purged by the store), storage.ErrLocked (another live Writer, on any
-// instance, holds it) or storage.ErrComplete.
+// instance, holds it, or wrote its state while Resume read it) or
+// storage.ErrComplete. A state that lists an object the store does not
+// hold is an error wrapping none of these.
 func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error) {
 	if !storage.ValidID(id) {
 		return nil, notFound("resume")
