@@ -145,6 +145,16 @@
 // hours after it started, is an upload that no longer exists), a full store
 // storage.ErrNoSpace. A Writer whose store call fails stays failed: its
 // caller closes it and resumes, which reads the truth back from the bucket.
+// A call that failed may still have landed (its answer was lost when its
+// context ended, or the store finishes it later), so nothing that a write
+// which may have landed points to is deleted on the strength of the
+// failure: a failed Checkpoint keeps its pending object unless the state is
+// gone or another Writer's. Resume, for its part, reads the state again
+// before it believes a missing pending object or multipart upload: a holder
+// whose lease ran out while it still worked may have moved on
+// (storage.ErrLocked) or committed (storage.ErrComplete). A state that is
+// unchanged but lists an object the store lacks is an error without a
+// sentinel, never storage.ErrNotFound: the upload exists.
 //
 // Every minio-go call goes through the small client interface, which
 // *minio.Core satisfies, so tests can wrap the real client to inject faults.

@@ -46,6 +46,10 @@ func (b *Backend) DeleteExpired(ctx context.Context, now time.Time, deleted func
 	for oi := range b.c.ListObjectsIter(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
 		if oi.Err != nil {
 			errs = append(errs, fmt.Errorf("list uploads: %w", translate(oi.Err)))
+			// The group being gathered may lack its state, which sorts
+			// last: judged as it is, a live upload would pass for the
+			// leftovers of a crashed Create. The next sweep sees it whole.
+			cur = ""
 			break
 		}
 		id, name, ok := strings.Cut(strings.TrimPrefix(oi.Key, dir), "/")

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -158,6 +159,75 @@ type faultClient struct {
 	// failPut, when set, is asked before each PutObject; an error it returns
 	// is the call's answer, and the call does not reach the store.
 	failPut func(key string) error
+	// beforeGet and beforeListParts, when set, run before each GetObject
+	// (with its key) and ListObjectParts, which then reach the store.
+	beforeGet       func(key string)
+	beforeListParts func()
+	// hang, when set, is asked before each PutObject, PutObjectPart and
+	// CopyObjectPart (call is the method's name, key the object written,
+	// n the part number or 0): land sends the call to the store first;
+	// hold then keeps its answer until the call's context ends, and returns
+	// the context's error, as a store too slow to answer in time would.
+	hang func(call, key string, n int) (land, hold bool)
+	// breakList, when set, is asked after each key a ListObjectsIter
+	// yields: true ends that listing with an error there.
+	breakList func(key string) bool
+}
+
+func (f *faultClient) ListObjectsIter(ctx context.Context, bucket string, opts minio.ListObjectsOptions) iter.Seq[minio.ObjectInfo] {
+	f.mu.Lock()
+	stop := f.breakList
+	f.mu.Unlock()
+	return func(yield func(minio.ObjectInfo) bool) {
+		for oi := range f.Client.ListObjectsIter(ctx, bucket, opts) {
+			if !yield(oi) {
+				return
+			}
+			if oi.Err == nil && stop != nil && stop(oi.Key) {
+				yield(minio.ObjectInfo{Err: errors.New("injected: listing broke off")})
+				return
+			}
+		}
+	}
+}
+
+// hung runs call as hang says for it.
+func (f *faultClient) hung(ctx context.Context, name, key string, n int, call func() error) error {
+	f.mu.Lock()
+	hang := f.hang
+	f.mu.Unlock()
+	land, hold := true, false
+	if hang != nil {
+		land, hold = hang(name, key, n)
+	}
+	var err error
+	if land {
+		err = call()
+	}
+	if hold {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return err
+}
+
+func (f *faultClient) PutObjectPart(ctx context.Context, bucket, object, uploadID string, partID int,
+	data io.Reader, size int64, opts minio.PutObjectPartOptions) (p minio.ObjectPart, err error) {
+	err = f.hung(ctx, "PutObjectPart", object, partID, func() (err error) {
+		p, err = f.Client.PutObjectPart(ctx, bucket, object, uploadID, partID, data, size, opts)
+		return err
+	})
+	return p, err
+}
+
+func (f *faultClient) CopyObjectPart(ctx context.Context, srcBucket, srcObject, destBucket, destObject, uploadID string,
+	partID int, startOffset, length int64, metadata map[string]string) (p minio.CompletePart, err error) {
+	err = f.hung(ctx, "CopyObjectPart", destObject, partID, func() (err error) {
+		p, err = f.Client.CopyObjectPart(ctx, srcBucket, srcObject, destBucket, destObject, uploadID,
+			partID, startOffset, length, metadata)
+		return err
+	})
+	return p, err
 }
 
 func (f *faultClient) ListObjectParts(ctx context.Context, bucket, object, uploadID string,
@@ -167,7 +237,11 @@ func (f *faultClient) ListObjectParts(ctx context.Context, bucket, object, uploa
 	if f.pageSize > 0 && (maxParts <= 0 || maxParts > f.pageSize) {
 		maxParts = f.pageSize
 	}
+	before := f.beforeListParts
 	f.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	return f.Client.ListObjectParts(ctx, bucket, object, uploadID, marker, maxParts)
 }
 
@@ -178,7 +252,11 @@ func (f *faultClient) GetObject(ctx context.Context, bucket, object string,
 		f.gets = map[string]int{}
 	}
 	f.gets[object]++
+	before := f.beforeGet
 	f.mu.Unlock()
+	if before != nil {
+		before(object)
+	}
 	return f.Client.GetObject(ctx, bucket, object, opts)
 }
 
@@ -196,7 +274,12 @@ func (f *faultClient) PutObject(ctx context.Context, bucket, object string, data
 			return minio.UploadInfo{}, err
 		}
 	}
-	return f.Client.PutObject(ctx, bucket, object, data, size, md5Base64, sha256Hex, opts)
+	var info minio.UploadInfo
+	err := f.hung(ctx, "PutObject", object, 0, func() (err error) {
+		info, err = f.Client.PutObject(ctx, bucket, object, data, size, md5Base64, sha256Hex, opts)
+		return err
+	})
+	return info, err
 }
 
 func (f *faultClient) set(fn func(f *faultClient)) {

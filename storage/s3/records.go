@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -233,6 +234,25 @@ func (b *Backend) writeState(ctx context.Context, st *uploadState, cond func(*mi
 		return curTag, nil
 	}
 	return "", err
+}
+
+// mayHold reports whether a state write of owner's that failed may have
+// landed, or may still land: the stored state names owner (whatever its
+// sequence number: a write the store is still working on can land later),
+// or it cannot be read now. A state that is gone, or names another owner,
+// can never take a write conditional on owner's earlier ETag any more.
+func (b *Backend) mayHold(ctx context.Context, id, owner string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	var cur uploadState
+	_, err := b.getJSON(ctx, b.keys.state(id), &cur)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false
+	case err != nil:
+		return true
+	}
+	return cur.Owner == owner
 }
 
 func ifMatch(etag string) func(*minio.PutObjectOptions) {

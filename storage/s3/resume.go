@@ -17,7 +17,9 @@ import (
 // and returns a Writer at its durable offset. It returns an error wrapping
 // storage.ErrNotFound (unknown, deleted, expired, or its multipart upload was
 // purged by the store), storage.ErrLocked (another live Writer, on any
-// instance, holds it) or storage.ErrComplete.
+// instance, holds it, or wrote its state while Resume read it) or
+// storage.ErrComplete. A state that lists an object the store does not
+// hold is an error wrapping none of these.
 func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error) {
 	if !storage.ValidID(id) {
 		return nil, notFound("resume")
@@ -84,6 +86,13 @@ func (b *Backend) resume(ctx context.Context, id string, l *lease) (_ *writer, e
 				return nil, err
 			}
 			if !w.assembled {
+				// A previous holder whose lease ran out while it still
+				// worked may have committed (or deleted) the upload
+				// since we read its state: only an unchanged state
+				// means the store purged it.
+				if err := b.unchanged(ctx, id, tag); err != nil {
+					return nil, err
+				}
 				b.removeUpload(ctx, st)
 				return nil, fmt.Errorf("its multipart upload is gone (purged by the store after its expiry?): %w", storage.ErrNotFound)
 			}
@@ -92,7 +101,19 @@ func (b *Backend) resume(ctx context.Context, id string, l *lease) (_ *writer, e
 		}
 	}
 	if len(st.Pending) > 0 {
-		if w.buf, err = b.readPending(ctx, &st); err != nil {
+		if w.buf, err = b.readPending(ctx, &st); errors.Is(err, storage.ErrNotFound) {
+			// The state lists a pending object that is not there. A
+			// previous holder whose lease ran out while it still worked
+			// may have checkpointed past it (and removed it), committed
+			// or deleted the upload since we read its state. If not, the
+			// upload is damaged, which is not the same as unknown: the
+			// client must not be told to forget it.
+			if err := b.unchanged(ctx, id, tag); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("the state lists a pending object the store does not hold (%v)", err)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -108,6 +129,29 @@ func (b *Backend) resume(ctx context.Context, id string, l *lease) (_ *writer, e
 	}
 	w.st = st
 	return w, nil
+}
+
+// unchanged returns nil if the state of upload id still has ETag tag.
+// Otherwise it returns an error wrapping storage.ErrLocked (another Writer
+// wrote it meanwhile), storage.ErrComplete or storage.ErrNotFound (it
+// completed, or was deleted), or the store's error.
+func (b *Backend) unchanged(ctx context.Context, id, tag string) error {
+	var cur uploadState
+	curTag, err := b.getJSON(ctx, b.keys.state(id), &cur)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Complete meanwhile, or gone; a state that is back is not the
+		// one we read.
+		if _, err = b.readState(ctx, id); err == nil {
+			err = fmt.Errorf("state changed while resuming: %w", storage.ErrLocked)
+		}
+		return err
+	case err != nil:
+		return fmt.Errorf("read state again: %w", err)
+	case curTag != tag:
+		return fmt.Errorf("state changed while resuming: %w", storage.ErrLocked)
+	}
+	return nil
 }
 
 // verifyParts checks that the multipart upload holds every whole part the

@@ -276,7 +276,10 @@ func (w *writer) drain(ctx context.Context) error {
 // often it runs. It returns the new durable offset, or an error wrapping
 // storage.ErrClosed, storage.ErrNotFound (the upload was deleted, by any
 // instance), storage.ErrLocked (another Writer took it over),
-// storage.ErrNoSpace or the context's error.
+// storage.ErrNoSpace or the context's error. A Checkpoint that failed may
+// still have stored its state (the store took it, its answer was lost):
+// the next Resume then continues from it, which is never below the offset
+// the previous Checkpoint returned.
 func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 	if err := w.usable(ctx, "checkpoint"); err != nil {
 		return w.st.Offset, err
@@ -314,7 +317,18 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 	}
 	tag, err := w.b.writeState(ctx, &next, ifMatch(w.tag))
 	if err != nil {
-		if fresh != "" {
+		// A failed state write may still have landed: its answer can be
+		// lost (the context ended, the connection broke) after the store
+		// took it, or the store may finish it after we gave up. Deleting
+		// the fresh pending object then leaves a state that lists a
+		// missing object, and the next Resume answers not_found for an
+		// upload whose bytes were acknowledged. So it goes only if the
+		// store refused the write and the state is known to be someone
+		// else's, or gone; otherwise it costs only space until Commit,
+		// Delete or DeleteExpired removes uploads/<id>/. (No read after
+		// an error that says nothing: a store that is too slow to answer
+		// is not asked more.)
+		if fresh != "" && (isConflict(err) || isNotFound(err)) && !w.b.mayHold(ctx, w.st.ID, next.Owner) {
 			w.b.remove(context.WithoutCancel(ctx), fresh)
 		}
 		if isConflict(err) || isNotFound(err) {
