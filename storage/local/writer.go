@@ -38,9 +38,10 @@ func (w *writer) writeBehind() {
 // on its data file, until Commit, Abort or Close.
 type writer struct {
 	b    *Backend
-	rec  record   // the last durable record: Offset and State of the last Checkpoint
-	data *os.File // the data file, written with pwrite at pos; holds the flock
-	pos  int64    // Written: the end of the accepted bytes
+	rec  record     // the last durable record: Offset and State of the last Checkpoint
+	data *os.File   // the data file, written with pwrite at pos; holds the flock
+	rf   recordFile // the record file's slots
+	pos  int64      // Written: the end of the accepted bytes
 	// size binds Write and Commit: the declared size, or storage.SizeUnknown.
 	// It runs ahead of rec.Meta.Size after a SetSize until the next
 	// Checkpoint (or Commit) records it.
@@ -349,24 +350,42 @@ func (w *writer) usable(ctx context.Context, op string) error {
 	return nil
 }
 
-// publish replaces the upload's record with rec unless the upload was
-// deleted. Delete removes the data file before the record, so: if the record
-// is already gone we stop before renaming; if Delete starts after our check,
-// either it removes our new record, or we see our data file unlinked after
-// the rename and remove the record ourselves. Either way a deleted upload
-// stays deleted, across processes too.
+// publish makes rec the upload's record unless the upload was deleted.
+// Delete removes the data file before the record, and the record is
+// written in place through a descriptor opened here: once we hold it, a
+// Delete (in this process or another) can only unlink it, never make us
+// write into another upload's record. So a record file gone, or a data file
+// unlinked, before the write means deleted, and so does a data file
+// unlinked after it (our write went into a file Delete removes next). A
+// deleted upload stays deleted: if the record we opened is still in place,
+// we remove it ourselves, as a Delete in a process that died between its
+// two removals would have left it.
 func (w *writer) publish(rec record, before ...func() error) error {
-	id := rec.ID
-	if _, err := os.Stat(w.b.metaPath(id)); errors.Is(err, os.ErrNotExist) {
+	path := w.b.metaPath(rec.ID)
+	f, err := openFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
 		return w.deleted(mapErr(err))
 	} else if err != nil {
-		return fmt.Errorf("check metadata: %w", err)
+		return fmt.Errorf("open metadata: %w", mapErr(err))
 	}
-	if err := w.b.writeRecord(id, rec, before...); err != nil {
+	defer f.Close()
+	unlinked := func() bool {
+		n, err := nlink(w.data)
+		if err != nil || n != 0 {
+			return false
+		}
+		if sameFile(f, path) {
+			os.Remove(path)
+		}
+		return true
+	}
+	if unlinked() {
+		return w.deleted(storage.ErrNotFound)
+	}
+	if err := w.b.writeRecord(f, &w.rf, rec, before...); err != nil {
 		return err
 	}
-	if n, err := nlink(w.data); err == nil && n == 0 {
-		os.Remove(w.b.metaPath(id))
+	if unlinked() {
 		return w.deleted(storage.ErrNotFound)
 	}
 	return nil
