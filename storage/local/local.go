@@ -65,6 +65,8 @@ type Backend struct {
 
 	// dirs syncs the directories of the hot paths (group commit).
 	dirs dirSyncer
+	// logs are the index logs whose names this process made durable.
+	logs logSet
 }
 
 var (

@@ -241,11 +241,7 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	// stays, unless the upload was deleted: the rename may have happened
 	// all the same (a directory sync that failed), and an entry whose
 	// record is not complete lists nothing.
-	leaf, err := w.b.indexAdd(rec.Modified, rec.ID)
-	if err != nil {
-		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
-	}
-	before := []func() error{w.b.syncing(leaf)}
+	before := []func() error{func() error { return w.b.indexAdd(rec.Modified, rec.ID) }}
 	if w.pos != w.rec.Offset {
 		before = append(before, w.syncData)
 	}
