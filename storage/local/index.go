@@ -16,22 +16,26 @@ import (
 	"github.com/ferryhq/ferry/storage"
 )
 
-// The list index is a sorted layout of empty files, one per completed file:
+// The list index is a sorted layout of logs, one line per completed file:
 //
-//	index/<k[0:3]>/<k[3:6]>/<k[6:9]>/<k>-<id>
+//	index/<k[0:3]>/<k[3:6]>/<k[6:9]>/entries.log   lines <k>-<id>
 //
 // where k is the completion time in 16 hex digits, inverted so that the
-// newest sorts first. Names sort in List's order (newest first, then by id),
-// and os.ReadDir returns them sorted, so a page walks the tree from its
-// cursor and reads only the directories on its way: 4,096 names at most
-// per level, a leaf holding the files completed within 268 ms. An entry
-// says only "look here": List reads the record it names and skips an entry
-// whose record is gone, incomplete or completed at another time, so an
-// entry left by a crash does no harm. Commit makes the entry durable before
-// its record says complete, so a complete record always has its entry.
-// index/.complete is written when the index covers every record; a data
-// directory without it (new, migrated, or the index deleted) has its index
-// built again at start-up.
+// newest sorts first. Keys sort in List's order (newest first, then by id),
+// and os.ReadDir returns the directories sorted, so a page walks the tree
+// from its cursor and reads only the directories on its way: 4,096 names at
+// most per level, a leaf holding the files completed within 268 ms, whose
+// log List reads and sorts. Versions before the logs made one empty file
+// named <k>-<id> per entry in the leaf instead; List reads those too, and
+// Delete removes them. An entry says only "look here": List reads the
+// record it names and skips an entry whose record is gone, incomplete or
+// completed at another time, so an entry left by a crash does no harm.
+// Commit makes the entry durable before its record says complete, so a
+// complete record always has its entry; Delete rewrites the log without
+// it, so a log holds about the files that exist. index/.complete is
+// written when the index covers every record; a data directory without it
+// (new, migrated, or the index deleted) has its index built again at
+// start-up.
 
 // indexDoneName marks an index that covers every record.
 const indexDoneName = ".complete"

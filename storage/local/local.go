@@ -52,7 +52,7 @@ type Backend struct {
 	space  space
 
 	// hook, when set (by tests), is called at the named steps of Create and
-	// writeRecord; an error it returns is that step's failure.
+	// of writing records; an error it returns is that step's failure.
 	hook func(step string) error
 
 	// mu guards live, the Writers this process holds, so that Delete can make
@@ -410,8 +410,8 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 }
 
 // remove deletes an upload's files, a temporary record a crash left among
-// them (writeRecord) included. The data file goes first: a Writer that
-// renames a record after this started sees its data file unlinked and
+// them (rewriteRecord) included. The data file goes first: a Writer that
+// writes a record after this started sees its data file unlinked and
 // removes that record itself (see writer.publish), so a racing Checkpoint in
 // another process cannot bring the upload back. The marker goes last, once
 // the removal is durable: until then the sweep can still find the upload.

@@ -138,7 +138,7 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // SetSize declares the size of an upload created with storage.SizeUnknown.
 // It binds Write and Commit at once; the next Checkpoint records it in the
-// same rename as its offset and state. It returns an error wrapping
+// same record as its offset and state. It returns an error wrapping
 // storage.ErrClosed, storage.ErrInvalid for a negative size, one below
 // Written, or one that differs from a size already known, and, as Create
 // does, storage.ErrTooLarge for a size past the file system less the
@@ -168,7 +168,7 @@ func (w *writer) SetSize(size int64) error {
 
 // Checkpoint makes the bytes up to Written durable (fdatasync) and then
 // records offset, state and the size SetSize declared together in one
-// atomic rename. It returns the new
+// record slot, written and synced whole. It returns the new
 // durable offset, or an error wrapping storage.ErrClosed, storage.ErrNotFound
 // (the upload was deleted, by this process or another one), storage.ErrNoSpace
 // or the context's error.
@@ -182,8 +182,8 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 		}
 		w.dirty = false
 	}
-	// The data file's fdatasync runs together with the new record's
-	// fsync; the record is renamed into place only once both are done.
+	// The data file's fdatasync runs before the new record is written:
+	// no record, durable or not, names bytes that are not durable.
 	var before []func() error
 	if w.pos != w.rec.Offset {
 		before = append(before, w.syncData)
@@ -201,16 +201,16 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 }
 
 // Commit publishes the upload as a complete file with digest sha256 (64 hex
-// digits) by renaming a complete record over the upload's record. Bytes
+// digits) by writing a complete record into the upload's record file. Bytes
 // written since the last Checkpoint are made durable first (fdatasync,
-// together with the new record's fsync), so an upload whose bytes all
+// together with the index entry's append), so an upload whose bytes all
 // arrived needs no Checkpoint before Commit (storage.CommitSyncer): if the
 // Commit fails or a crash cuts it short, the old record, with the offset
-// and state of the last Checkpoint, stays in place. After the rename the
-// data file is never written again. It returns an error wrapping
-// storage.ErrIncomplete unless the size is known and Written equals it (a
-// size SetSize declared since the last Checkpoint is recorded by the same
-// rename), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
+// and state of the last Checkpoint, stays in place. After the record is
+// written the data file is never written again. It returns an error
+// wrapping storage.ErrIncomplete unless the size is known and Written
+// equals it (a size SetSize declared since the last Checkpoint is recorded
+// by the same record), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
 // storage.ErrNotFound. On success the lock is released.
 func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
 	if err := w.usable(ctx, "commit"); err != nil {
@@ -238,9 +238,9 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	rec.Modified = w.b.now()
 	// The index entry is made durable before the record says complete: a
 	// complete record always has its entry. If the Commit fails, the entry
-	// stays, unless the upload was deleted: the rename may have happened
-	// all the same (a directory sync that failed), and an entry whose
-	// record is not complete lists nothing.
+	// stays, unless the upload was deleted: the slot may have reached the
+	// disk all the same (a sync that failed), and an entry whose record is
+	// not complete lists nothing.
 	before := []func() error{func() error { return w.b.indexAdd(rec.Modified, rec.ID) }}
 	if w.pos != w.rec.Offset {
 		before = append(before, w.syncData)
