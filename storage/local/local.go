@@ -217,7 +217,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	// The record is written last: until it has a valid slot the upload
 	// does not exist, and createRecord's directory fsync also makes the
 	// data file's name durable.
-	recf, err := openFile(b.metaPath(id), os.O_RDWR|os.O_CREATE, 0o600)
+	recf, err := openFile(b.metaPath(id), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fail(fmt.Errorf("record: %w", mapErr(err)))
 	}

@@ -188,9 +188,9 @@ func readRecordFile(f *os.File, id string) (record, recordFile, error) {
 }
 
 // createRecord writes the first record of a new upload into f, the empty
-// (or, after a crashed Create, slot-less) record file that Create opened,
-// and syncs it together with the shard's directory, which makes the names
-// of the record and of the data file durable. The syncs in before run
+// record file that Create made (or emptied: one without a valid slot, left
+// by a crashed Create), and syncs it together with the shard's directory,
+// which makes the names of the record and of the data file durable. The syncs in before run
 // first, and all must succeed before the record is written: what the
 // record counts on (the marker) is durable before the record is.
 func (b *Backend) createRecord(f *os.File, rec record, before ...func() error) (recordFile, error) {
@@ -209,9 +209,6 @@ func (b *Backend) createRecord(f *os.File, rec record, before ...func() error) (
 	size := slotSizeFor(len(enc))
 	buf := make([]byte, 2*size)
 	copy(buf, encodeSlot(enc, 1))
-	if err := f.Truncate(0); err != nil {
-		return recordFile{}, fmt.Errorf("write metadata: %w", mapErr(err))
-	}
 	if _, err := f.WriteAt(buf, 0); err != nil {
 		return recordFile{}, fmt.Errorf("write metadata: %w", mapErr(err))
 	}
