@@ -11,9 +11,14 @@
 //	                      the only one
 //	files/<ss>/<id>.json  the record: declared metadata, created/modified
 //	                      times, the durable offset with the caller's
-//	                      checkpoint state, and, once complete, the digest
-//	files/<ss>/<id>.tmp   the next record while it is written, renamed
-//	                      over <id>.json (only a crash leaves one behind)
+//	                      checkpoint state, and, once complete, the digest,
+//	                      as JSON in one of two checksummed slots written
+//	                      in place (record.go; the name is from when the
+//	                      file was one JSON object, which is still read)
+//	files/<ss>/<id>.tmp   a whole new record file while it is written,
+//	                      renamed over <id>.json: only for a record of an
+//	                      earlier version or one that outgrew its slots
+//	                      (only a crash leaves one behind)
 //
 // Two more directories let List and DeleteExpired read only what they
 // need, however many files there are:
@@ -21,9 +26,13 @@
 //	uploads/<id>          an empty marker for each upload that may be
 //	                      incomplete: the expiry sweep reads these and
 //	                      their records, never the completed files
-//	index/<k>/.../<k>-<id> the list index: an empty file per completed
-//	                      file, named by its completion time so that the
-//	                      names sort newest first (index.go)
+//	index/<k0>/<k1>/<k2>/entries.log
+//	                      the list index: one line per completed file,
+//	                      named by its completion time so that the names
+//	                      sort newest first, in one log per 268 ms of
+//	                      completions (index.go); earlier versions made
+//	                      an empty file <k>-<id> per entry there instead,
+//	                      which List still reads
 //
 // and tmp/ holds Ping's probe files (and, from earlier versions, temporary
 // records, which the expiry sweep removes). Ids
@@ -44,37 +53,54 @@
 //
 // # Durability
 //
-// The record is only ever replaced whole: written to files/<ss>/<id>.tmp,
-// fsynced, renamed over files/<ss>/<id>.json, and the shard's directory
-// fsynced. The temporary record sits in the shard, not in a shared
-// directory, and is written only under the upload's lock, so its name is
-// fixed; a rename within one directory does not take the file system's
-// rename lock that renames between directories all share. Checkpoint fdatasyncs the data file together with the new
-// record's fsync, and renames the record only once both are done, so after
+// A record file holds two slots, each a header (magic, sequence number,
+// length, CRC-32C) and the record's JSON; the valid slot with the higher
+// sequence number is the record. A Checkpoint or Commit writes the new
+// record into the other slot, in place, and fdatasyncs the file: a write
+// torn by a crash fails its checksum and the slot it did not touch still
+// holds the last durable record, so no temporary file, rename or directory
+// sync is needed. What the new record counts on is made durable first:
+// Checkpoint fdatasyncs the data file before it writes the slot, so after
 // a crash (kill -9 or power loss) the record names an offset whose bytes
-// are on disk and the state that goes with exactly that offset. Resume
-// cuts the data file back to that offset, dropping bytes that have no
-// matching state.
+// are on disk and the state that goes with exactly that offset, and a
+// reader never sees an offset whose bytes are not durable (it may see the
+// new record a moment before its own sync returns). Resume cuts the data
+// file back to that offset, dropping bytes that have no matching state. A
+// write or sync of a slot that fails clears the slot again, so the last
+// durable record stays the one read. The Writer opens the record file for
+// each write: a live Writer holds one descriptor.
 //
-// Commit renames a record marked complete over the old one. That rename is
-// the publication: Open serves only uploads whose record says complete, and
-// by then every byte is already durable and the data file is never written
-// again, so no reader sees a half-written file. Bytes written since the last
-// Checkpoint need no Checkpoint of their own (storage.CommitSyncer): Commit
-// fdatasyncs them together with its record's fsync, before the rename, so
-// a Commit cut short leaves the last Checkpoint's record in place. Its index entry is created
-// and its directory fsynced (together with the record's fsync) before that
-// rename, so a complete record always has its entry; the marker goes after.
+// Commit writes a record marked complete. That slot is the publication:
+// Open serves only uploads whose record says complete, and by then every
+// byte is already durable and the data file is never written again, so no
+// reader sees a half-written file. Bytes written since the last
+// Checkpoint need no Checkpoint of their own (storage.CommitSyncer):
+// Commit fdatasyncs them, together with the append of its index entry and
+// that log's sync, before it writes the slot, so a Commit cut short leaves
+// the last Checkpoint's record in place, and a complete record always has
+// its entry. The marker goes after.
 //
-// Create makes the data file first, then the marker, and the record last,
-// the marker durable before the record; a Create that fails at any step
-// removes what it made, the record too if its rename went through before
-// the failure: until the record exists the upload does not, and no record
-// is ever left without its data file.
+// Index logs are appended to, each entry as its own line between two
+// newlines: a line torn by a crash does not parse and is skipped, and the
+// next entry starts on a line of its own. Appenders hold the log's flock
+// shared (O_APPEND keeps their lines whole); a Delete rewrites the log
+// without its entry (a new file fsynced, renamed over the log, the
+// directory synced) holding it exclusive, and appenders check under their
+// lock that the log they opened is still the one the path names, so no
+// entry is lost to a rewrite, in this process or another.
 //
-// Directory fsyncs go through a group commit: Creates, Checkpoints,
-// Commits and Deletes that sync the same directory while a sync of it runs
-// share the next one, and the directories are kept open. Each caller still
+// Create makes the data file first, then the marker, and the record file
+// last, the marker durable before the record's first slot is written; the
+// slot is fdatasynced together with the shard directory's sync, which makes
+// the names of the record and the data file durable. A record file without
+// a valid slot (a Create that a crash cut short) counts as no record. A
+// Create that fails at any step removes what it made, the record file too:
+// until the record exists the upload does not, and no record is ever left
+// without its data file.
+//
+// Directory fsyncs go through a group commit: Creates, index appends and
+// Deletes that sync the same directory while a sync of it runs share the
+// next one, and the directories are kept open. Each caller still
 // returns only after a sync that started after its call.
 //
 // # Locking and deletion
@@ -99,15 +125,15 @@
 // Delete does not take the lock (it must work while someone writes). It
 // marks a Writer of this process at once, so its next Write fails, and it
 // removes the data file before the record. A Writer in another process
-// notices at its next Checkpoint or Commit: the record is gone, or, if
-// Delete raced with the rename, the data file it holds is unlinked, and the
-// Writer removes the record it just wrote. Either way a deleted upload stays
-// deleted.
+// notices at its next Checkpoint or Commit: the record file is gone, or the
+// data file it holds is unlinked (before or after its slot write, which
+// then went into a file Delete removes), and the Writer removes the record
+// if it is still in place. Either way a deleted upload stays deleted.
 //
 // # Deferred size and takeover
 //
 // An upload created with storage.SizeUnknown keeps -1 as its record's size
-// until a Checkpoint after Writer.SetSize renames a record with the size,
+// until a Checkpoint after Writer.SetSize writes a record with the size,
 // the offset and the state together.
 //
 // TakeOver asks a holder through the Backend's table of live Writers: a

@@ -113,8 +113,9 @@ func (b *Backend) expired(rec record, now time.Time) bool {
 	return !rec.Complete && rec.Modified.Add(b.expiry).Before(now)
 }
 
-// sweepOrphan removes the marker of id, which has no record, its data file
-// and its temporary record, once the marker is older than the expiry period and under the data
+// sweepOrphan removes the marker of id, which has no record, its data file,
+// its record file if one without a valid slot is left, and its temporary
+// record, once the marker is older than the expiry period and under the data
 // file's lock, so that a Create in progress is never touched.
 func (b *Backend) sweepOrphan(id string, now time.Time) error {
 	if !b.stale(b.markPath(id), now) {
@@ -136,10 +137,14 @@ func (b *Backend) sweepOrphan(id string, now time.Time) error {
 			return err
 		}
 	}
-	if err := removeLeftover(b.tmpPath(id)); err != nil {
-		return err
+	// A record file with no valid slot (the Create crashed before it
+	// synced one) counts as no record, and goes too.
+	for _, p := range []string{b.metaPath(id), b.tmpPath(id), b.markPath(id)} {
+		if err := removeLeftover(p); err != nil {
+			return err
+		}
 	}
-	return removeLeftover(b.markPath(id))
+	return nil
 }
 
 // sweepTmp removes the temporary file name once it is older than the

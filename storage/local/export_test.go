@@ -66,6 +66,5 @@ func SeedComplete(b *Backend, id, name string, done time.Time) error {
 	if err := os.WriteFile(b.metaPath(id), enc, 0o600); err != nil {
 		return err
 	}
-	_, err = b.indexAdd(done, id)
-	return err
+	return b.indexAppend(indexKey(done, id), false)
 }

@@ -101,7 +101,7 @@ func TestFailedWriteStoresNothing(t *testing.T) {
 // fails at any of its steps, the upload stays at its last Checkpoint, with
 // that Checkpoint's state, and resumes from there to a whole file.
 func TestCommitWithoutCheckpointFailsToLastCheckpoint(t *testing.T) {
-	steps := []string{"record: write", "record: rename"}
+	steps := []string{"record: write", "record: sync"}
 	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			b, err := New(Config{Dir: t.TempDir()})

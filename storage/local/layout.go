@@ -49,7 +49,8 @@ const (
 	dataExt = ".data"
 	metaExt = ".json"
 	// tmpExt names an upload's temporary record, written next to its
-	// record and renamed over it (writeRecord).
+	// record and renamed over it when the record is replaced whole
+	// (rewriteRecord), and an index log's rewrite (rewriteLog).
 	tmpExt = ".tmp"
 	// lockExt names the lock files of versions that locked a separate file
 	// (the data file is the lock now); only the migration meets them.

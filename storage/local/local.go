@@ -52,7 +52,7 @@ type Backend struct {
 	space  space
 
 	// hook, when set (by tests), is called at the named steps of Create and
-	// writeRecord; an error it returns is that step's failure.
+	// of writing records; an error it returns is that step's failure.
 	hook func(step string) error
 
 	// mu guards live, the Writers this process holds, so that Delete can make
@@ -65,6 +65,8 @@ type Backend struct {
 
 	// dirs syncs the directories of the hot paths (group commit).
 	dirs dirSyncer
+	// logs are the index logs whose names this process made durable.
+	logs logSet
 }
 
 var (
@@ -160,16 +162,27 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 	if err != nil {
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
-	// From here on a failure removes the data file and the marker if this
-	// call made them: a refused Create leaves nothing behind.
-	marked := false
+	// From here on a failure removes the data file, the marker and the
+	// record file if this call made them: a refused Create leaves nothing
+	// behind.
+	marked, recorded := false, false
 	fail := func(err error) (storage.Writer, error) {
+		if recorded {
+			// Its slot may be durable already: a record without the data
+			// file would show an upload that cannot be resumed.
+			if rerr := os.Remove(b.metaPath(id)); rerr == nil {
+				syncDir(b.shardPath(id))
+			}
+		}
 		if marked {
 			os.Remove(b.markPath(id))
 		}
 		unlockData(data, created)
 		return nil, fmt.Errorf("local: create %s: %w", id, err)
 	}
+	// The record file may exist: the record of an upload with this id, or
+	// a file with no valid slot that a crashed Create left (we hold the
+	// data file's lock, so no Create is writing it now).
 	if _, err := readRecord(b.metaPath(id), id); err == nil {
 		return fail(storage.ErrExists)
 	} else if !errors.Is(err, storage.ErrNotFound) {
@@ -193,7 +206,7 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 		Modified: now,
 	}
 	// The marker lets the expiry sweep find the upload without reading the
-	// completed files; writeRecord makes it durable before the record.
+	// completed files; createRecord makes it durable before the record.
 	if err := b.step("create: marker"); err != nil {
 		return fail(err)
 	}
@@ -201,19 +214,22 @@ func (b *Backend) Create(ctx context.Context, id string, meta storage.Meta) (sto
 		return fail(fmt.Errorf("marker: %w", err))
 	}
 	marked = true
-	// The record is written last: until it exists the upload does not exist,
-	// and writeRecord's directory fsync also makes the data file's name durable.
-	if err := b.writeRecord(id, rec, b.syncing(b.sub(uploadsDir))); err != nil {
-		// The rename may have happened before the failure (a directory
-		// fsync that failed): a record without its data file would show
-		// an upload that cannot be resumed. We hold the lock, so any
-		// record of this id is the one we wrote.
-		if rerr := os.Remove(b.metaPath(id)); rerr == nil {
-			syncDir(b.shardPath(id))
-		}
+	// The record is written last: until it has a valid slot the upload
+	// does not exist, and createRecord's directory fsync also makes the
+	// data file's name durable.
+	recf, err := openFile(b.metaPath(id), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fail(fmt.Errorf("record: %w", mapErr(err)))
+	}
+	recorded = true
+	rf, err := b.createRecord(recf, rec, b.syncing(b.sub(uploadsDir)))
+	if cerr := recf.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("record: %w", mapErr(cerr))
+	}
+	if err != nil {
 		return fail(err)
 	}
-	return b.register(id, rec, data, 0), nil
+	return b.register(id, rec, data, rf, 0), nil
 }
 
 // Resume locks an incomplete upload and returns a Writer at its durable
@@ -251,8 +267,15 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 		return nil, fmt.Errorf("local: resume %s: %w", id, err)
 	}
 	// The upload may have been completed or deleted between the first read
-	// and the lock; only the record read under the lock counts.
-	rec, err = readRecord(b.metaPath(id), id)
+	// and the lock; only the record read under the lock counts. The Writer
+	// keeps the record file open to write its slots.
+	recf, err := openFile(b.metaPath(id), os.O_RDWR, 0)
+	if err != nil {
+		unlockData(data, false)
+		return nil, fmt.Errorf("local: resume %s: %w", id, mapErr(err))
+	}
+	rec, rf, err := readRecordFile(recf, id)
+	recf.Close()
 	if err != nil {
 		unlockData(data, false)
 		return nil, fmt.Errorf("local: resume: %w", err)
@@ -273,7 +296,7 @@ func (b *Backend) Resume(ctx context.Context, id string) (storage.Writer, error)
 			return fail(fmt.Errorf("cut back to checkpoint: %w", mapErr(err)))
 		}
 	}
-	return b.register(id, rec, data, rec.Offset), nil
+	return b.register(id, rec, data, rf, rec.Offset), nil
 }
 
 // Stat returns the metadata of an upload or a completed file. It returns an
@@ -387,8 +410,8 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 }
 
 // remove deletes an upload's files, a temporary record a crash left among
-// them (writeRecord) included. The data file goes first: a Writer that
-// renames a record after this started sees its data file unlinked and
+// them (rewriteRecord) included. The data file goes first: a Writer that
+// writes a record after this started sees its data file unlinked and
 // removes that record itself (see writer.publish), so a racing Checkpoint in
 // another process cannot bring the upload back. The marker goes last, once
 // the removal is durable: until then the sweep can still find the upload.
@@ -446,8 +469,8 @@ func (b *Backend) info(rec record) storage.Info {
 }
 
 // register records a new live Writer so that Delete can reach it.
-func (b *Backend) register(id string, rec record, data *os.File, pos int64) *writer {
-	w := &writer{b: b, rec: rec, data: data, pos: pos, kicked: pos, size: rec.Meta.Size, done: make(chan struct{})}
+func (b *Backend) register(id string, rec record, data *os.File, rf recordFile, pos int64) *writer {
+	w := &writer{b: b, rec: rec, data: data, rf: rf, pos: pos, kicked: pos, size: rec.Meta.Size, done: make(chan struct{})}
 	b.mu.Lock()
 	b.live[id] = w
 	b.mu.Unlock()

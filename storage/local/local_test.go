@@ -412,14 +412,14 @@ func TestFilesOnDisk(t *testing.T) {
 			if _, err := w.Commit(t.Context(), strings.Repeat("a", 64)); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"files/SS/ID.data", "files/SS/ID.json", "index/KEY-ID"}},
+		}, []string{"files/SS/ID.data", "files/SS/ID.json", "index/LEAF/entries.log"}},
 		{"aborted", func(t *testing.T, w storage.Writer) {
 			if err := w.Abort(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 		}, nil},
 	}
-	indexEntry := regexp.MustCompile(`^index/[0-9a-f]{3}/[0-9a-f]{3}/[0-9a-f]{3}/[0-9a-f]{16}-ID$`)
+	indexLog := regexp.MustCompile(`^index/[0-9a-f]{3}/[0-9a-f]{3}/[0-9a-f]{3}/entries\.log$`)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBackend(t, local.Config{})
@@ -431,7 +431,7 @@ func TestFilesOnDisk(t *testing.T) {
 			for _, name := range dirNames(t, b.Dir()) {
 				name = strings.ReplaceAll(name, id, "ID")
 				name = strings.Replace(name, "files/"+id[34:]+"/", "files/SS/", 1)
-				got = append(got, indexEntry.ReplaceAllString(name, "index/KEY-ID"))
+				got = append(got, indexLog.ReplaceAllString(name, "index/LEAF/entries.log"))
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("files = %v, want %v", got, tc.want)

@@ -38,3 +38,28 @@ func flock(f *os.File) error {
 	}
 	return lerr
 }
+
+// lockLog takes a LockFileEx lock on f, shared or exclusive, waiting for
+// it, on the same byte as flock. Index logs take it (index.go).
+func lockLog(f *os.File, exclusive bool) error {
+	var flags uint32
+	if exclusive {
+		flags = windows.LOCKFILE_EXCLUSIVE_LOCK
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) {
+		lerr = windows.LockFileEx(windows.Handle(fd), flags, 0,
+			1, 0, &windows.Overlapped{Offset: lockByte, OffsetHigh: lockByte})
+	}); err != nil {
+		return err
+	}
+	return lerr
+}
+
+// appendShared: openFile has no O_APPEND here, so appenders to a log take
+// its lock exclusively and write at its end.
+const appendShared = false

@@ -215,7 +215,7 @@ func TestWriteKeepsReserve(t *testing.T) {
 // file, and in particular no record without its data file (which Stat
 // would show as an upload that Resume cannot find).
 func TestCreateFailureLeavesNothing(t *testing.T) {
-	steps := []string{"create: data file", "create: truncate", "record: write", "record: rename", "record: sync directory"}
+	steps := []string{"create: data file", "create: truncate", "create: marker", "record: write", "record: sync"}
 	for _, leftover := range []bool{false, true} {
 		for _, step := range steps {
 			name := step

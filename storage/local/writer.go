@@ -38,9 +38,10 @@ func (w *writer) writeBehind() {
 // on its data file, until Commit, Abort or Close.
 type writer struct {
 	b    *Backend
-	rec  record   // the last durable record: Offset and State of the last Checkpoint
-	data *os.File // the data file, written with pwrite at pos; holds the flock
-	pos  int64    // Written: the end of the accepted bytes
+	rec  record     // the last durable record: Offset and State of the last Checkpoint
+	data *os.File   // the data file, written with pwrite at pos; holds the flock
+	rf   recordFile // the record file's slots
+	pos  int64      // Written: the end of the accepted bytes
 	// size binds Write and Commit: the declared size, or storage.SizeUnknown.
 	// It runs ahead of rec.Meta.Size after a SetSize until the next
 	// Checkpoint (or Commit) records it.
@@ -137,7 +138,7 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // SetSize declares the size of an upload created with storage.SizeUnknown.
 // It binds Write and Commit at once; the next Checkpoint records it in the
-// same rename as its offset and state. It returns an error wrapping
+// same record as its offset and state. It returns an error wrapping
 // storage.ErrClosed, storage.ErrInvalid for a negative size, one below
 // Written, or one that differs from a size already known, and, as Create
 // does, storage.ErrTooLarge for a size past the file system less the
@@ -167,7 +168,7 @@ func (w *writer) SetSize(size int64) error {
 
 // Checkpoint makes the bytes up to Written durable (fdatasync) and then
 // records offset, state and the size SetSize declared together in one
-// atomic rename. It returns the new
+// record slot, written and synced whole. It returns the new
 // durable offset, or an error wrapping storage.ErrClosed, storage.ErrNotFound
 // (the upload was deleted, by this process or another one), storage.ErrNoSpace
 // or the context's error.
@@ -181,8 +182,8 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 		}
 		w.dirty = false
 	}
-	// The data file's fdatasync runs together with the new record's
-	// fsync; the record is renamed into place only once both are done.
+	// The data file's fdatasync runs before the new record is written:
+	// no record, durable or not, names bytes that are not durable.
 	var before []func() error
 	if w.pos != w.rec.Offset {
 		before = append(before, w.syncData)
@@ -200,16 +201,16 @@ func (w *writer) Checkpoint(ctx context.Context, state []byte) (int64, error) {
 }
 
 // Commit publishes the upload as a complete file with digest sha256 (64 hex
-// digits) by renaming a complete record over the upload's record. Bytes
+// digits) by writing a complete record into the upload's record file. Bytes
 // written since the last Checkpoint are made durable first (fdatasync,
-// together with the new record's fsync), so an upload whose bytes all
+// together with the index entry's append), so an upload whose bytes all
 // arrived needs no Checkpoint before Commit (storage.CommitSyncer): if the
 // Commit fails or a crash cuts it short, the old record, with the offset
-// and state of the last Checkpoint, stays in place. After the rename the
-// data file is never written again. It returns an error wrapping
-// storage.ErrIncomplete unless the size is known and Written equals it (a
-// size SetSize declared since the last Checkpoint is recorded by the same
-// rename), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
+// and state of the last Checkpoint, stays in place. After the record is
+// written the data file is never written again. It returns an error
+// wrapping storage.ErrIncomplete unless the size is known and Written
+// equals it (a size SetSize declared since the last Checkpoint is recorded
+// by the same record), storage.ErrInvalid for a malformed digest, storage.ErrClosed or
 // storage.ErrNotFound. On success the lock is released.
 func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error) {
 	if err := w.usable(ctx, "commit"); err != nil {
@@ -237,14 +238,10 @@ func (w *writer) Commit(ctx context.Context, sha256 string) (storage.Info, error
 	rec.Modified = w.b.now()
 	// The index entry is made durable before the record says complete: a
 	// complete record always has its entry. If the Commit fails, the entry
-	// stays, unless the upload was deleted: the rename may have happened
-	// all the same (a directory sync that failed), and an entry whose
-	// record is not complete lists nothing.
-	leaf, err := w.b.indexAdd(rec.Modified, rec.ID)
-	if err != nil {
-		return storage.Info{}, fmt.Errorf("local: commit %s: %w", w.rec.ID, err)
-	}
-	before := []func() error{w.b.syncing(leaf)}
+	// stays, unless the upload was deleted: the slot may have reached the
+	// disk all the same (a sync that failed), and an entry whose record is
+	// not complete lists nothing.
+	before := []func() error{func() error { return w.b.indexAdd(rec.Modified, rec.ID) }}
 	if w.pos != w.rec.Offset {
 		before = append(before, w.syncData)
 	}
@@ -349,24 +346,42 @@ func (w *writer) usable(ctx context.Context, op string) error {
 	return nil
 }
 
-// publish replaces the upload's record with rec unless the upload was
-// deleted. Delete removes the data file before the record, so: if the record
-// is already gone we stop before renaming; if Delete starts after our check,
-// either it removes our new record, or we see our data file unlinked after
-// the rename and remove the record ourselves. Either way a deleted upload
-// stays deleted, across processes too.
+// publish makes rec the upload's record unless the upload was deleted.
+// Delete removes the data file before the record, and the record is
+// written in place through a descriptor opened here: once we hold it, a
+// Delete (in this process or another) can only unlink it, never make us
+// write into another upload's record. So a record file gone, or a data file
+// unlinked, before the write means deleted, and so does a data file
+// unlinked after it (our write went into a file Delete removes next). A
+// deleted upload stays deleted: if the record we opened is still in place,
+// we remove it ourselves, as a Delete in a process that died between its
+// two removals would have left it.
 func (w *writer) publish(rec record, before ...func() error) error {
-	id := rec.ID
-	if _, err := os.Stat(w.b.metaPath(id)); errors.Is(err, os.ErrNotExist) {
+	path := w.b.metaPath(rec.ID)
+	f, err := openFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
 		return w.deleted(mapErr(err))
 	} else if err != nil {
-		return fmt.Errorf("check metadata: %w", err)
+		return fmt.Errorf("open metadata: %w", mapErr(err))
 	}
-	if err := w.b.writeRecord(id, rec, before...); err != nil {
+	defer f.Close()
+	unlinked := func() bool {
+		n, err := nlink(w.data)
+		if err != nil || n != 0 {
+			return false
+		}
+		if sameFile(f, path) {
+			os.Remove(path)
+		}
+		return true
+	}
+	if unlinked() {
+		return w.deleted(storage.ErrNotFound)
+	}
+	if err := w.b.writeRecord(f, &w.rf, rec, before...); err != nil {
 		return err
 	}
-	if n, err := nlink(w.data); err == nil && n == 0 {
-		os.Remove(w.b.metaPath(id))
+	if unlinked() {
 		return w.deleted(storage.ErrNotFound)
 	}
 	return nil
