@@ -373,10 +373,15 @@ func TestBrowserServerUnreachable(t *testing.T) {
 // server's offset; cancel aborts and the server deletes the bytes.
 func TestBrowserPauseResumeCancel(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
-	e.backend.setRate(oneMiB / 4) // slow until both were acted on
+	// Slow, and stopped at 1 MiB, until both were acted on: however long a
+	// loaded machine takes to get to the clicks, neither upload can end
+	// (the page sends at most 1 MiB past what the server has received,
+	// which is at most 1 MiB past what it has written).
+	e.backend.setRate(oneMiB / 4)
+	e.backend.hold(oneMiB)
 	e.open("")
-	a := genFile{Name: "keep.bin", Seed: 51, Size: 3 * oneMiB}
-	b := genFile{Name: "drop.bin", Seed: 52, Size: 3 * oneMiB}
+	a := genFile{Name: "keep.bin", Seed: 51, Size: 4 * oneMiB}
+	b := genFile{Name: "drop.bin", Seed: 52, Size: 4 * oneMiB}
 	e.dropFiles(a, b)
 	e.waitFor("keep.bin to make progress", offsetAtLeast(a.Name, oneMiB/4))
 	e.waitFor("drop.bin to start", fmt.Sprintf(`(() => { const li = %s; return !!li.dataset.id && ['uploading', 'finishing'].includes(li.dataset.state); })()`, uploadItem(b.Name)))
@@ -389,6 +394,9 @@ func TestBrowserPauseResumeCancel(t *testing.T) {
 
 	bID := e.upload(b.Name).ID
 	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="drop.bin"] [data-action=cancel]`)))
+	// The page has stopped sending both: the writes held at 1 MiB may go
+	// on, so that the connections' sessions end and let go of the uploads.
+	e.backend.release()
 	e.waitFor("drop.bin to leave the list", `!document.querySelector('#uploads > li[data-name="drop.bin"]')`)
 	deadline := time.Now().Add(pageTimeout)
 	for {
