@@ -117,7 +117,7 @@ func (b *recordingBackend) Ping(ctx context.Context) error {
 
 func (b *recordingBackend) setRate(bytesPerSecond int64) { b.rate.Store(bytesPerSecond) }
 
-// hold stops every upload before its first at bytes are past, until
+// hold stops every write that would take its upload past at bytes, until
 // release.
 func (b *recordingBackend) hold(at int64) {
 	b.mu.Lock()
