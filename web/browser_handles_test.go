@@ -115,7 +115,9 @@ func unfinishedWithResume(name string) string {
 // upload's id and the bytes the page showed saved.
 func (e *browserEnv) startThenReload(f genFile, path string) (string, float64) {
 	e.t.Helper()
+	// Slow, and stopped at 2 MiB until the pause, however loaded the machine.
 	e.backend.setRate(oneMiB)
+	e.backend.hold(2 * oneMiB)
 	e.open("")
 	e.dropPaths(path)
 	e.waitFor("a first durable MiB", offsetAtLeast(f.Name, oneMiB))
@@ -126,6 +128,7 @@ func (e *browserEnv) startThenReload(f genFile, path string) (string, float64) {
 	if u.ID == "" {
 		e.t.Fatalf("no id shown for %s", f.Name)
 	}
+	e.backend.release()
 	e.backend.setRate(0)
 	e.do(chromedp.Reload())
 	e.waitFor("the page to start again", `document.documentElement.dataset.ready === 'true'`)

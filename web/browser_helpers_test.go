@@ -61,6 +61,12 @@ type recordingBackend struct {
 	mu      sync.Mutex
 	creates []string
 	resumes []resumeEvent
+	// holdAt, while held is open, stops every write that would take its
+	// upload past holdAt bytes until release: with a slow rate alone, a
+	// test that a loaded machine keeps from acting for a few seconds finds
+	// the upload it meant to act on finished.
+	holdAt int64
+	held   chan struct{}
 }
 
 type resumeEvent struct {
@@ -79,7 +85,7 @@ func (b *recordingBackend) Create(ctx context.Context, id string, meta storage.M
 	b.mu.Lock()
 	b.creates = append(b.creates, id)
 	b.mu.Unlock()
-	return &slowWriter{Writer: w, rate: &b.rate}, nil
+	return &slowWriter{Writer: w, b: b}, nil
 }
 
 func (b *recordingBackend) Resume(ctx context.Context, id string) (storage.Writer, error) {
@@ -91,7 +97,7 @@ func (b *recordingBackend) Resume(ctx context.Context, id string) (storage.Write
 	b.mu.Lock()
 	b.resumes = append(b.resumes, resumeEvent{ID: id, Offset: w.Info().Offset, Written: written})
 	b.mu.Unlock()
-	return &slowWriter{Writer: w, rate: &b.rate, written: written}, nil
+	return &slowWriter{Writer: w, b: b, pos: w.Info().Offset, written: written}, nil
 }
 
 // The local backend's optional capabilities, passed through so the server
@@ -110,6 +116,38 @@ func (b *recordingBackend) Ping(ctx context.Context) error {
 }
 
 func (b *recordingBackend) setRate(bytesPerSecond int64) { b.rate.Store(bytesPerSecond) }
+
+// hold stops every write that would take its upload past at bytes, until
+// release.
+func (b *recordingBackend) hold(at int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held == nil {
+		b.held = make(chan struct{})
+	}
+	b.holdAt = at
+}
+
+// release lets the writes that hold stopped go on.
+func (b *recordingBackend) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held != nil {
+		close(b.held)
+		b.held = nil
+	}
+}
+
+// holding returns what a write that ends its upload at end must wait for,
+// or nil.
+func (b *recordingBackend) holding(end int64) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held != nil && end > b.holdAt {
+		return b.held
+	}
+	return nil
+}
 
 func (b *recordingBackend) resumesOf(id string) []resumeEvent {
 	b.mu.Lock()
@@ -131,15 +169,20 @@ func (b *recordingBackend) createCount() int {
 
 type slowWriter struct {
 	storage.Writer
-	rate    *atomic.Int64
+	b       *recordingBackend
+	pos     int64         // the upload's size after the last write
 	written *atomic.Int64 // nil, or counts the bytes written
 }
 
 func (w *slowWriter) Write(p []byte) (int, error) {
-	if r := w.rate.Load(); r > 0 {
+	if r := w.b.rate.Load(); r > 0 {
 		time.Sleep(time.Duration(int64(len(p)) * int64(time.Second) / r))
 	}
+	if held := w.b.holding(w.pos + int64(len(p))); held != nil {
+		<-held
+	}
 	n, err := w.Writer.Write(p)
+	w.pos += int64(n)
 	if w.written != nil {
 		w.written.Add(int64(n))
 	}
@@ -389,6 +432,7 @@ func slicesClone(s []string) []string { return append([]string(nil), s...) }
 func (e *browserEnv) stopServer() {
 	e.http.downloadRate.Store(0)
 	e.backend.setRate(0)
+	e.backend.release()
 	e.http.dropSockets()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

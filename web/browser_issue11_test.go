@@ -115,7 +115,10 @@ func (e *browserEnv) tab() *browserEnv {
 // it here, and A finishes.
 func TestBrowserCancelInSecondTabLeavesTheUpload(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	// Slow, and stopped at 2 MiB until tab B is done, so that A still
+	// holds the upload however long a loaded machine takes.
 	e.backend.setRate(oneMiB / 2)
+	e.backend.hold(2 * oneMiB)
 	e.open("")
 	f := genFile{Name: "big.iso", Seed: 77, Size: 4 * oneMiB}
 	e.dropFiles(f)
@@ -154,6 +157,7 @@ func TestBrowserCancelInSecondTabLeavesTheUpload(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="big.iso"] [data-action=cancel]`)))
 	b.waitFor("tab B to forget the upload", `!document.querySelector('#uploads > li[data-name="big.iso"]')`)
 
+	e.backend.release()
 	e.backend.setRate(0)
 	e.waitFor("tab A to complete", allDone(1))
 	e.checkStored(f)
@@ -164,7 +168,10 @@ func TestBrowserCancelInSecondTabLeavesTheUpload(t *testing.T) {
 // the upload (TestBrowserPauseResumeCancel).
 func TestBrowserCancelCanBeUndone(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	// Slow, and stopped at 1 MiB until Undo, so that the upload is still
+	// under way when the test gets to Cancel, however loaded the machine.
 	e.backend.setRate(oneMiB / 2)
+	e.backend.hold(oneMiB)
 	e.open("")
 	f := genFile{Name: "keep-me.bin", Seed: 61, Size: 3 * oneMiB}
 	e.dropFiles(f)
@@ -178,6 +185,7 @@ func TestBrowserCancelCanBeUndone(t *testing.T) {
   return li.dataset.state === 'paused' && li.querySelector('[data-action=toggle]').textContent === 'Undo'
     && li.querySelector('.upload-status').textContent.startsWith('Cancelling in'); })()`, uploadItem(f.Name)))
 	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="keep-me.bin"] [data-action=toggle]`)))
+	e.backend.release()
 	e.backend.setRate(0)
 	e.waitFor("the upload to complete", allDone(1))
 	e.checkStored(f)
@@ -225,7 +233,10 @@ func TestBrowserDuplicateAsksThenSkips(t *testing.T) {
 // upload, and both copies arrive whole.
 func TestBrowserDuplicateUploadAgain(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	// Slow, and stopped at 1 MiB until the second copy is asked for, so
+	// the first is still under way however loaded the machine.
 	e.backend.setRate(oneMiB / 2)
+	e.backend.hold(oneMiB)
 	e.open("")
 	f := genFile{Name: "again.bin", Seed: 73, Size: 2 * oneMiB}
 	e.dropFiles(f)
@@ -238,6 +249,7 @@ func TestBrowserDuplicateUploadAgain(t *testing.T) {
 		t.Fatal("Shift+Tab from Skip does not reach Upload again")
 	}
 	e.do(chromedp.KeyEvent(kb.Enter))
+	e.backend.release()
 	e.backend.setRate(0)
 	e.waitFor("both copies", allDone(2))
 	ups := e.uploads()
@@ -321,14 +333,18 @@ func TestBrowserWorkerSHA256(t *testing.T) {
 // takes the upload with `resume` and aborts it.
 func TestBrowserDiscardDeletesAbandonedUpload(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
+	// Slow, and stopped at 1 MiB until the pause, however loaded the
+	// machine: the page sends at most 2 MiB past that, short of the end.
 	e.backend.setRate(oneMiB / 2)
+	e.backend.hold(oneMiB)
 	e.open("")
-	f := genFile{Name: "abandoned.bin", Seed: 95, Size: 3 * oneMiB}
+	f := genFile{Name: "abandoned.bin", Seed: 95, Size: 4 * oneMiB}
 	e.dropFiles(f)
 	e.waitFor("some progress", offsetAtLeast(f.Name, oneMiB/4))
 	id := e.upload(f.Name).ID
 	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="abandoned.bin"] [data-action=toggle]`)))
 	e.waitFor("the pause", stateIs(f.Name, "paused"))
+	e.backend.release()
 	e.backend.setRate(0)
 	e.open("")
 	e.waitFor("the unfinished upload to be listed", `!!document.querySelector('#unfinished-list button')`)

@@ -43,7 +43,11 @@ import (
 // upload at once (the default).
 func TestBrowserUploadsDroppedAndChosenFiles(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{})
-	e.backend.setRate(oneMiB / 4) // slow until the queue was seen at work
+	// Slow, and stopped at 512 KiB, until the queue was seen at work: at
+	// the rate alone the 1 MiB file is done in 4 s, sooner than a loaded
+	// machine may let the test look.
+	e.backend.setRate(oneMiB / 4)
+	e.backend.hold(oneMiB / 2)
 	e.open("")
 
 	dropped := []genFile{
@@ -62,6 +66,7 @@ func TestBrowserUploadsDroppedAndChosenFiles(t *testing.T) {
   if (active > 3) return active + ' uploads run at once, want at most 3';
   return li.length === 4 && active === 3 && %s.dataset.state === 'queued';
 })()`, uploadItem(chosen.Name)))
+	e.backend.release()
 	e.backend.setRate(0)
 
 	// Watch the queue to the end: never more than 3 at once.
@@ -119,12 +124,17 @@ func TestBrowserUploadsDroppedAndChosenFiles(t *testing.T) {
 // resumes from the server's offset and completes.
 func TestBrowserResumesAfterConnectionDrop(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
-	e.backend.setRate(oneMiB) // slow until the cut, so the cut is mid-upload
+	// Slow, and stopped at 2 MiB, until the cut, so the cut is mid-upload
+	// however long a loaded machine takes to get there.
+	e.backend.setRate(oneMiB)
+	e.backend.hold(2 * oneMiB)
 	e.open("")
 	f := genFile{Name: "river.bin", Type: "application/octet-stream", Seed: 11, Size: 5*oneMiB + 321}
 	e.dropFiles(f)
 	e.waitFor("a first durable MiB", offsetAtLeast(f.Name, oneMiB))
 	id := e.upload(f.Name).ID
+	// Released just before the cut (the session must be free to end).
+	e.backend.release()
 	if n := e.http.dropSockets(); n == 0 {
 		t.Fatal("no WebSocket to drop")
 	}
@@ -144,7 +154,10 @@ func TestBrowserResumesAfterConnectionDrop(t *testing.T) {
 // server's offset instead of starting over.
 func TestBrowserResumesAfterReloadAndReselect(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
-	e.backend.setRate(oneMiB) // slow until the reload, so the reload is mid-upload
+	// Slow, and stopped at 2 MiB, until the reload, so the reload is
+	// mid-upload however long a loaded machine takes to get there.
+	e.backend.setRate(oneMiB)
+	e.backend.hold(2 * oneMiB)
 	e.open("")
 	f := genFile{Name: "archive.tar", Seed: 21, Size: 5 * oneMiB}
 	path := writeTempFile(t, f)
@@ -159,6 +172,7 @@ func TestBrowserResumesAfterReloadAndReselect(t *testing.T) {
 	}
 
 	e.do(chromedp.Reload())
+	e.backend.release()
 	e.backend.setRate(0)
 	e.waitFor("the page to start again", `document.documentElement.dataset.ready === 'true'`)
 	e.waitFor("the unfinished upload to be listed", fmt.Sprintf(
@@ -373,10 +387,15 @@ func TestBrowserServerUnreachable(t *testing.T) {
 // server's offset; cancel aborts and the server deletes the bytes.
 func TestBrowserPauseResumeCancel(t *testing.T) {
 	e := newBrowserEnv(t, web.Config{Config: upload.Config{MaxFrame: smallFrame}})
-	e.backend.setRate(oneMiB / 4) // slow until both were acted on
+	// Slow, and stopped at 1 MiB, until both were acted on: however long a
+	// loaded machine takes to get to the clicks, neither upload can end
+	// (the page sends at most 1 MiB past what the server has received,
+	// which is at most 1 MiB past what it has written).
+	e.backend.setRate(oneMiB / 4)
+	e.backend.hold(oneMiB)
 	e.open("")
-	a := genFile{Name: "keep.bin", Seed: 51, Size: 3 * oneMiB}
-	b := genFile{Name: "drop.bin", Seed: 52, Size: 3 * oneMiB}
+	a := genFile{Name: "keep.bin", Seed: 51, Size: 4 * oneMiB}
+	b := genFile{Name: "drop.bin", Seed: 52, Size: 4 * oneMiB}
 	e.dropFiles(a, b)
 	e.waitFor("keep.bin to make progress", offsetAtLeast(a.Name, oneMiB/4))
 	e.waitFor("drop.bin to start", fmt.Sprintf(`(() => { const li = %s; return !!li.dataset.id && ['uploading', 'finishing'].includes(li.dataset.state); })()`, uploadItem(b.Name)))
@@ -389,6 +408,9 @@ func TestBrowserPauseResumeCancel(t *testing.T) {
 
 	bID := e.upload(b.Name).ID
 	e.do(chromedp.Click(chromedp.CSS(`#uploads > li[data-name="drop.bin"] [data-action=cancel]`)))
+	// The page has stopped sending both: the writes held at 1 MiB may go
+	// on, so that the connections' sessions end and let go of the uploads.
+	e.backend.release()
 	e.waitFor("drop.bin to leave the list", `!document.querySelector('#uploads > li[data-name="drop.bin"]')`)
 	deadline := time.Now().Add(pageTimeout)
 	for {

@@ -25,7 +25,8 @@ const hookSecret = "a secret the receiver checks"
 // uploadWS uploads data over the WebSocket as name.
 func uploadWS(t *testing.T, server, name string, data []byte) (client.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	// A bound for an upload that hangs, long enough for a loaded machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	return client.Upload(ctx, bytes.NewReader(data), int64(len(data)), client.Options{
 		Server: server, Name: name, MIME: "application/octet-stream", MaxRetries: 1})
@@ -225,7 +226,10 @@ func TestHooksPostFinishWhileReceiverIsDown(t *testing.T) {
 		}
 		ids = append(ids, res.ID)
 	}
-	_, _, id := createTus(t, f.url, "down-tus.bin", []byte("over tus"))
+	status, body, id := createTus(t, f.url, "down-tus.bin", []byte("over tus"))
+	if status != http.StatusCreated {
+		t.Fatalf("a tus upload while the hook receiver is down: %d %s", status, body)
+	}
 	ids = append(ids, id)
 	time.Sleep(10*time.Second - time.Since(down))
 	rcv.start()
