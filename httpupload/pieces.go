@@ -5,13 +5,13 @@ import "sync"
 // Sizes of the pieces request bodies are read into (see pieceBank).
 const (
 	// pieceSize is the unit a body is read, stored and hashed in while the
-	// Handler's shared read-ahead memory lasts. Every piece is handed from
-	// the reading goroutine to the request's to the hasher's and back to
-	// the reader, and each hand-off to a parked goroutine wakes a thread:
-	// on a VM that costs more than the copies it saves. 1 MiB pieces cut
-	// the server's CPU per GiB uploaded by about 0.1 s (1.40 to 1.28, 8%)
-	// against 256 KiB ones (BenchmarkUploadCPU, docs/performance.md);
-	// storage/local still writes them to the file 32 KiB at a time.
+	// Handler's shared read-ahead memory lasts. Each piece costs a Read
+	// (one read(2) when the socket holds that much) and three hand-offs:
+	// reading goroutine to the request's, to the hasher's, back to the
+	// reader. 1 MiB pieces made a third of the read(2)s of 256 KiB ones
+	// and cut the server's CPU per GiB uploaded by about 0.1 s (1.40 to
+	// 1.28, BenchmarkUploadCPU, docs/performance.md); storage/local still
+	// writes them to the file 32 KiB at a time.
 	pieceSize = 1 << 20
 	// ownPieceSize is the size of the one piece every request may always
 	// have, whatever the others hold: small, because a thousand requests
