@@ -35,7 +35,7 @@ const (
 	// frame it sends: a whole chunk, so that each binary message goes out
 	// as one frame, as browsers send theirs. In 64 KiB frames the server
 	// made twice the read(2)s per byte (a frame header and its payload are
-	// read apart), which cost it CPU (BenchmarkUploadCPU, docs/performance.md).
+	// read apart; BenchmarkUploadCPU, docs/performance.md).
 	writeBufferSize = chunkSize
 	minBackoff      = 250 * time.Millisecond
 	maxBackoff      = 15 * time.Second

@@ -13,10 +13,11 @@ import (
 // together (see piecePool).
 const (
 	// pieceSize is large enough that the read(2)s and the hand-offs
-	// between goroutines a piece costs stay small beside its bytes: 256
-	// KiB pieces cut the server's CPU per GiB by about 0.05 s against 64
-	// KiB ones (BenchmarkUploadCPU, docs/performance.md). Storage sees
-	// them whole; storage/local writes them to the file 32 KiB at a time.
+	// between goroutines a piece costs stay few: with one-frame messages,
+	// 256 KiB pieces made a third of the read(2)s of 64 KiB ones (server
+	// CPU per GiB within noise of it, BenchmarkUploadCPU and
+	// docs/performance.md). Storage sees them whole; storage/local writes
+	// them to the file 32 KiB at a time.
 	pieceSize = 256 << 10
 	// piecesInFlight is how many pieces one connection may hold at once.
 	// It lets reading run ahead of storage (a Checkpoint) and hashing by
