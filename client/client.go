@@ -28,10 +28,17 @@ const (
 	maxRetries       = 10
 	timeout          = 90 * time.Second
 	handshakeTimeout = 30 * time.Second
-	// bufferSize: gorilla's 4 KiB default halves throughput (ANCHORS.md).
+	// bufferSize is gorilla's read buffer: its 4 KiB default halves
+	// throughput (ANCHORS.md).
 	bufferSize = 64 << 10
-	minBackoff = 250 * time.Millisecond
-	maxBackoff = 15 * time.Second
+	// writeBufferSize is gorilla's write buffer, which is also the largest
+	// frame it sends: a whole chunk, so that each binary message goes out
+	// as one frame, as browsers send theirs. In 64 KiB frames the server
+	// made twice the read(2)s per byte (a frame header and its payload are
+	// read apart; BenchmarkUploadCPU, docs/performance.md).
+	writeBufferSize = chunkSize
+	minBackoff      = 250 * time.Millisecond
+	maxBackoff      = 15 * time.Second
 	// closeGrace is how long a closing client waits for the server's close frame.
 	closeGrace = time.Second
 	// pongWait bounds a pong that waits behind a chunk being written.
@@ -91,7 +98,8 @@ type Options struct {
 	// how long one message may take to write before the connection is
 	// considered dead and is replaced; 0 means 90 s.
 	Timeout time.Duration
-	// Dialer opens the WebSocket; nil means one with 64 KiB buffers and a
+	// Dialer opens the WebSocket; nil means one with a 64 KiB read buffer,
+	// a 1 MiB write buffer (a default chunk goes out as one frame) and a
 	// 30 s handshake timeout. The ferry.v1 subprotocol is always offered.
 	Dialer *websocket.Dialer
 	// Header is added to the handshake request.
@@ -243,7 +251,7 @@ func newDialer(d *websocket.Dialer) *websocket.Dialer {
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: handshakeTimeout,
 			ReadBufferSize:   bufferSize,
-			WriteBufferSize:  bufferSize,
+			WriteBufferSize:  writeBufferSize,
 		}
 	}
 	if !slices.Contains(out.Subprotocols, Subprotocol) {

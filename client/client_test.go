@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,5 +308,115 @@ func TestUploadServerRefusals(t *testing.T) {
 				t.Fatalf("Upload error %v (code %q), want code %q", err, got, tt.want)
 			}
 		})
+	}
+}
+
+// tapListener keeps every byte the server reads from its connections.
+type tapListener struct {
+	net.Listener
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+func (l *tapListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &tapConn{Conn: c, l: l}, nil
+}
+
+func (l *tapListener) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.got.Bytes())
+}
+
+type tapConn struct {
+	net.Conn
+	l *tapListener
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.l.mu.Lock()
+	c.l.got.Write(p[:n])
+	c.l.mu.Unlock()
+	return n, err
+}
+
+// wsFrame is one frame's header as RFC 6455 section 5.2 lays it out.
+type wsFrame struct {
+	fin    bool
+	opcode byte
+	size   int
+}
+
+// clientFrames parses what a client sent on one connection: its HTTP
+// upgrade request, then masked WebSocket frames.
+func clientFrames(t *testing.T, raw []byte) []wsFrame {
+	t.Helper()
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		t.Fatal("no upgrade request in what the server read")
+	}
+	b := raw[end+4:]
+	var out []wsFrame
+	for len(b) > 0 {
+		if len(b) < 2 {
+			t.Fatalf("truncated frame header after %d frames", len(out))
+		}
+		f := wsFrame{fin: b[0]&0x80 != 0, opcode: b[0] & 0x0f}
+		size, head := int(b[1]&0x7f), 2
+		switch size {
+		case 126:
+			size, head = int(b[2])<<8|int(b[3]), 4
+		case 127:
+			size, head = 0, 10
+			for _, x := range b[2:10] {
+				size = size<<8 | int(x)
+			}
+		}
+		if b[1]&0x80 != 0 {
+			head += 4 // the mask
+		}
+		if head+size > len(b) {
+			t.Fatalf("frame %d of %d bytes runs past the %d bytes read", len(out), size, len(b)-head)
+		}
+		f.size = size
+		out = append(out, f)
+		b = b[head+size:]
+	}
+	return out
+}
+
+// Each chunk goes out as one frame, as browsers send their messages: a
+// chunk cut into 64 KiB frames (gorilla's write buffer before) made the
+// server read a frame header between every 64 KiB of payload, twice the
+// read(2)s per byte.
+func TestUploadSendsEachChunkInOneFrame(t *testing.T) {
+	var tap *tapListener
+	srv, _ := newHandlerServer(t, upload.Config{}, func(l net.Listener) net.Listener {
+		tap = &tapListener{Listener: l}
+		return tap
+	})
+	data := payload(3<<20 + 5)
+	if _, err := client.Upload(context.Background(), bytes.NewReader(data), int64(len(data)),
+		client.Options{Server: srv.URL, Name: "f.bin"}); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	var sizes []int
+	for _, f := range clientFrames(t, tap.bytes()) {
+		switch {
+		case f.opcode == 0:
+			t.Fatalf("a continuation frame of %d bytes: a message was sent in pieces", f.size)
+		case f.opcode == 2 && !f.fin:
+			t.Fatalf("a binary frame of %d bytes without FIN: a message was sent in pieces", f.size)
+		case f.opcode == 2:
+			sizes = append(sizes, f.size)
+		}
+	}
+	if want := []int{1 << 20, 1 << 20, 1 << 20, 5}; !slices.Equal(sizes, want) {
+		t.Errorf("binary frames of %v bytes, want %v", sizes, want)
 	}
 }

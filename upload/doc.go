@@ -8,7 +8,7 @@
 // hub. A session has three goroutines, after gorilla's chat example:
 //
 //   - the read pump (the ServeHTTP goroutine) only reads. It hands text
-//     frames, and binary messages cut into 64 KiB pieces as they arrive, to
+//     frames, and binary messages cut into 256 KiB pieces as they arrive, to
 //     the session loop in order. The WebSocket read limit is max_frame, so a
 //     bigger message makes gorilla close with 1009; the pump then drains
 //     what the peer is still sending for a moment, so that the close frame
@@ -32,7 +32,7 @@
 // Each active upload adds a hashing goroutine: SHA-256 is the costliest step
 // of an upload, so it runs beside the socket reads and storage writes rather
 // than between them. A piece goes read pump -> session loop (storage write)
-// -> hasher -> the Handler's piece pool. A session may hold at most 16 pieces
+// -> hasher -> the Handler's piece pool. A session may hold at most 4 pieces
 // (1 MiB), which bounds its memory whatever the file or frame size and lets
 // reading run ahead while storage syncs; an idle connection holds none.
 //

@@ -68,7 +68,7 @@ const maxParallelCheckpoints = 4
 const socketBufferSize = 64 << 10
 
 // readBufferSize is gorilla's read buffer, which every connection keeps for
-// its whole life, idle or not. The session reads binary messages in 64 KiB
+// its whole life, idle or not. The session reads binary messages in 256 KiB
 // pieces, which a bufio.Reader passes straight to the socket once its
 // buffer is empty, so a small buffer costs nothing in speed (BenchmarkUpload:
 // 338 MB/s and 2.19 CPU-s/GiB with 4 KiB against 332 and 2.26 with 64 KiB)

@@ -12,22 +12,25 @@ import (
 // connection holds none, and the pool bounds what all sessions hold
 // together (see piecePool).
 const (
-	// pieceSize is small enough for the page cache to take in one go (on
-	// a VM that hands freed memory back to its host, write(2)s of 64 KiB or
-	// less stay fast where 1 MiB ones slow down: docs/performance.md) and
-	// large enough that handing pieces between goroutines costs little.
-	pieceSize = 64 << 10
+	// pieceSize is large enough that the read(2)s and the hand-offs
+	// between goroutines a piece costs stay few: with one-frame messages,
+	// 256 KiB pieces made a third of the read(2)s of 64 KiB ones (server
+	// CPU per GiB within noise of it, BenchmarkUploadCPU and
+	// docs/performance.md). Storage sees them whole; storage/local writes
+	// them to the file 32 KiB at a time.
+	pieceSize = 256 << 10
 	// piecesInFlight is how many pieces one connection may hold at once.
 	// It lets reading run ahead of storage (a Checkpoint) and hashing by
-	// up to 1 MiB, and bounds the connection's memory.
-	piecesInFlight = 16
+	// up to 1 MiB (as 16 pieces of 64 KiB did before), and bounds the
+	// connection's memory.
+	piecesInFlight = 4
 	// ownPieceSize is the size of the one piece every session may always
 	// have, whatever the others hold: small, because a thousand sessions
 	// waiting for storage each keep theirs.
 	ownPieceSize = 16 << 10
 	// sharedPieces is how many pieces of pieceSize all the sessions of a
-	// Handler may hold at once (32 MiB).
-	sharedPieces = 512
+	// Handler may hold at once (32 MiB, as before with 512 of 64 KiB).
+	sharedPieces = 128
 )
 
 // piecePool is the Handler's pool of pieces. It bounds the memory they take
