@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,9 +196,11 @@ func TestBrowserUploadSpeed(t *testing.T) {
 		backend.Delete(context.Background(), id)
 		return r.T1 - r.T0, r.TV - r.T0
 	}
-	uppy := func() float64 {
-		// One PATCH for the whole file: @uppy/tus's default (chunkSize Infinity).
-		run("opening Uppy", time.Minute, chromedp.Navigate(ts.URL+"/uppy.html?endpoint="+tusURL+"/files/&chunk="+strconv.FormatInt(size, 10)))
+	// uppyTo uploads the file with Uppy (@uppy/tus, one PATCH for the whole
+	// file: its default, chunkSize Infinity) to the tus endpoint and
+	// returns the time it took and the upload URL Uppy reports.
+	uppyTo := func(endpoint string) (float64, string) {
+		run("opening Uppy", time.Minute, chromedp.Navigate(ts.URL+"/uppy.html?endpoint="+endpoint+"&chunk="+strconv.FormatInt(size, 10)))
 		wait("Uppy", `document.documentElement.dataset.ready === 'true'`)
 		benchEval[bool](t, ctx, `(() => {
   window.__t0 = 0; window.__t1 = 0;
@@ -208,18 +211,36 @@ func TestBrowserUploadSpeed(t *testing.T) {
 		run("adding the file to Uppy", time.Minute, chromedp.SetUploadFiles(chromedp.CSS(`#dashboard input.uppy-Dashboard-input:not([webkitdirectory])`), []string{path}))
 		wait("Uppy's upload", `window.__t1 > 0`)
 		if failed := benchEval[[]string](t, ctx, `window.__complete.failed`); len(failed) != 0 {
-			t.Fatalf("Uppy's upload failed: %v", failed)
+			t.Fatalf("Uppy's upload to %s failed: %v", endpoint, failed)
 		}
 		r := benchEval[struct{ T0, T1 float64 }](t, ctx, `({t0: window.__t0, t1: window.__t1})`)
+		return r.T1 - r.T0, benchEval[string](t, ctx, `window.__complete.successful[0]`)
+	}
+	uppy := func() float64 {
+		ms, _ := uppyTo(tusURL + "/files/")
 		checkTusd(t, tusDir, size, want)
-		return r.T1 - r.T0
+		return ms
+	}
+	// Uppy to ferry's own tus endpoint: the same browser-side sender as
+	// Uppy + tusd, so the two differ only in the server, and against the
+	// page only in the transport (HTTP PATCH against WebSocket).
+	uppyFerry := func() float64 {
+		ms, url := uppyTo(ts.URL + "/uploads/")
+		id := url[strings.LastIndexByte(url, '/')+1:]
+		info, err := backend.Stat(context.Background(), id)
+		if err != nil {
+			t.Fatalf("Uppy's upload to ferry (%s): %v", url, err)
+		}
+		check("Uppy to ferry", info.SHA256)
+		backend.Delete(context.Background(), id)
+		return ms
 	}
 
-	var bares, pages, verifieds, uppys []float64
+	var bares, pages, verifieds, uppys, uppyFerrys []float64
 	mbps := func(ms float64) float64 { return float64(size) / 1e6 / (ms / 1000) }
 	for i := range rounds {
 		// A different order each round, so no sender always goes first.
-		order := []string{"bare", "page", "uppy"}
+		order := []string{"bare", "page", "uppy", "uppy-ferry"}
 		for range i {
 			order = append(order[1:], order[0])
 		}
@@ -234,15 +255,17 @@ func TestBrowserUploadSpeed(t *testing.T) {
 				verifieds = append(verifieds, mbps(v))
 			case "uppy":
 				uppys = append(uppys, mbps(uppy()))
+			case "uppy-ferry":
+				uppyFerrys = append(uppyFerrys, mbps(uppyFerry()))
 			}
 		}
-		t.Logf("round %d: bare %.0f MB/s, page %.0f MB/s (verified at %.0f MB/s), Uppy+tusd %.0f MB/s",
-			i+1, bares[i], pages[i], verifieds[i], uppys[i])
+		t.Logf("round %d: bare %.0f MB/s, page %.0f MB/s (verified at %.0f MB/s), Uppy+tusd %.0f MB/s, Uppy+ferry %.0f MB/s",
+			i+1, bares[i], pages[i], verifieds[i], uppys[i], uppyFerrys[i])
 	}
-	b, p, v, u := median(bares), median(pages), median(verifieds), median(uppys)
+	b, p, v, u, uf := median(bares), median(pages), median(verifieds), median(uppys), median(uppyFerrys)
 	load, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("%d MiB, %d rounds, medians in MB/s (10^6 B/s): bare WebSocket %.0f, page %.0f (%.2fx bare, %.2fx Uppy), page with its SHA-256 checked %.0f, Uppy+tusd %.0f; load average %s",
-		mib, rounds, b, p, p/b, p/u, v, u, string(load[:min(len(load), 14)]))
+	t.Logf("%d MiB, %d rounds, medians in MB/s (10^6 B/s): bare WebSocket %.0f, page %.0f (%.2fx bare, %.2fx Uppy), page with its SHA-256 checked %.0f, Uppy+tusd %.0f, Uppy+ferry (tus) %.0f (%.2fx Uppy+tusd); load average %s",
+		mib, rounds, b, p, p/b, p/u, v, u, uf, uf/u, string(load[:min(len(load), 14)]))
 }
 
 // benchEval evaluates expr in the tab, awaiting a promise, within 10 minutes.
