@@ -34,7 +34,7 @@ import (
 )
 
 // benchPage holds a file input and the bare sender: one WebSocket that
-// sends `start`, then every 1 MiB Blob slice of the file at once, then
+// sends `start`, then every 8 MiB Blob slice (the page's chunk) of the file at once, then
 // `end`, and waits for `complete`. Sending everything at once is the most
 // a sender can ask of the browser; it measures the browser and server, not
 // a flow-control policy.
@@ -60,7 +60,7 @@ window.bareWS = async () => {
   ws.send(JSON.stringify({ type: 'start', name: file.name, size: file.size }));
   const ready = await next();
   if (ready.type !== 'ready') throw new Error(JSON.stringify(ready));
-  const chunk = Math.min(1 << 20, ready.max_frame);
+  const chunk = Math.min(8 << 20, ready.max_frame);
   for (let a = 0; a < file.size; a += chunk) ws.send(file.slice(a, Math.min(file.size, a + chunk)));
   ws.send(JSON.stringify({ type: 'end' }));
   const done = await next();

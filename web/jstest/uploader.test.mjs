@@ -49,6 +49,22 @@ function makeUpload(f, extra = {}) {
 
 const last = () => FakeWebSocket.all[FakeWebSocket.all.length - 1];
 
+test('the window holds at most 24 MiB: 3 chunks of 8 MiB, 16 of 1 MiB', () => {
+  for (const [maxFrame, inFlight] of [
+    [MAX_CHUNK, 3],
+    [1 << 20, 16],
+  ]) {
+    const size = 40 << 20;
+    const { u } = makeUpload(new File([new Uint8Array(size)], 'w.bin'));
+    u.begin();
+    const ws = last();
+    ws.open();
+    ws.receive({ type: 'ready', id: ID, offset: 0, max_frame: maxFrame });
+    assert.equal(ws.chunks().length, inFlight, `chunks in flight with max_frame ${maxFrame}`);
+    assert.ok(ws.chunks().every((c) => c.size === maxFrame));
+  }
+});
+
 test('uploads a file as Blob slices within the window, then end, then done', async () => {
   const size = 3 * MAX_CHUNK + 5;
   const { u, store } = makeUpload(file(size), { windowChunks: 2 });

@@ -3,7 +3,7 @@
 // An Upload is a small state machine. The page's queue calls begin() when a
 // slot is free; from then on the Upload connects to /ws/upload offering the
 // "ferry.v1" subprotocol, sends `start` (or `resume` when it knows an id),
-// streams binary chunks of min(max_frame, 1 MiB) while keeping at most a
+// streams binary chunks of min(max_frame, 8 MiB) while keeping at most a
 // window of bytes the server has not yet acknowledged as `received`, sends
 // `end` after the last byte and waits for `complete`.
 //
@@ -30,16 +30,18 @@ import { fingerprint } from './store.js';
 import { formatBytes } from './format.js';
 
 export const SUBPROTOCOL = 'ferry.v1';
-export const MAX_CHUNK = 1 << 20;
+export const MAX_CHUNK = 8 << 20;
 
 // States in which an upload occupies one of the queue's parallel slots.
 const ACTIVE = new Set(['hashing', 'connecting', 'uploading', 'finishing', 'waiting', 'cancelling']);
 
 const defaults = {
-  // Unacknowledged chunks in flight (16 MiB with 1 MiB chunks). Not more:
-  // a browser sends what is queued before the close of a Pause and before
-  // an `abort`, so the window is how far a Pause or Cancel runs on.
+  // Unacknowledged bytes in flight: at most windowChunks chunks and at most
+  // windowBytes (3 chunks of 8 MiB, 16 of 1 MiB). Not more: a browser sends
+  // what is queued before the close of a Pause and before an `abort`, so
+  // the window is how far a Pause or Cancel runs on.
   windowChunks: 16,
+  windowBytes: 24 << 20,
   hashLimit: 64 << 20, // send a sha256 with `start` for files up to this size
   backoffBase: 500, // ms before the first reconnection; doubles each time
   backoffMax: 30000, // ms, the longest wait between two attempts
@@ -552,7 +554,7 @@ export class Upload extends EventTarget {
   pump() {
     const conn = this.conn;
     if (!conn || !conn.ready) return;
-    const window = this.chunk * this.opts.windowChunks;
+    const window = this.chunk * Math.max(1, Math.min(this.opts.windowChunks, Math.floor(this.opts.windowBytes / this.chunk)));
     while (this.conn === conn && this.state === 'uploading') {
       if (this.sent >= this.size) {
         if (!conn.endSent) {
