@@ -18,15 +18,7 @@ import (
 // the upload: before, the failed checkpoint deleted the pending object the
 // landed state listed, and the resume was answered not_found.
 func TestS3DisconnectCheckpointAnswerLost(t *testing.T) {
-	env := s3test.Lookup(t)
-	proxy := s3test.NewLosingProxy(t, env.Endpoint)
-	cfg := env.Config(env.Bucket(t))
-	cfg.Endpoint = proxy.Addr
-	cfg.PartSize = s3.MinPartSize
-	b, err := s3.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, proxy := losingS3(t, nil)
 	srv := newTestServer(t, Config{Backend: b})
 	const mib = 1 << 20
 	data := randomBytes(t, s3.MinPartSize+mib)
@@ -61,16 +53,9 @@ func TestS3DisconnectCheckpointAnswerLost(t *testing.T) {
 // reconnects, resumes and completes the upload (the sequence the
 // 1,000-upload run logged before its not_found answers).
 func TestS3PartTimeoutClientResumes(t *testing.T) {
-	env := s3test.Lookup(t)
-	proxy := s3test.NewLosingProxy(t, env.Endpoint)
-	cfg := env.Config(env.Bucket(t))
-	cfg.Endpoint = proxy.Addr
-	cfg.PartSize = s3.MinPartSize
-	cfg.PartTimeout = 5 * time.Second // the held part's; others may need it on a loaded machine
-	b, err := s3.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, proxy := losingS3(t, func(cfg *s3.Config) {
+		cfg.PartTimeout = 5 * time.Second // the held part's; others may need it on a loaded machine
+	})
 	srv := newTestServer(t, Config{Backend: b})
 	const mib = 1 << 20
 	data := randomBytes(t, s3.MinPartSize+mib)
@@ -97,4 +82,24 @@ func TestS3PartTimeoutClientResumes(t *testing.T) {
 	if want := hexSum(data); res.SHA256 != want || storedSum(t, b, id) != want {
 		t.Fatalf("stored sha256 %s (client saw %s), want %s", storedSum(t, b, id), res.SHA256, want)
 	}
+}
+
+// losingS3 is an S3 backend with minimal parts on a fresh bucket of the
+// test MinIO, reached through a LosingProxy that can withhold the answer to
+// a write; tweak, if not nil, changes the configuration first.
+func losingS3(t *testing.T, tweak func(*s3.Config)) (*s3.Backend, *s3test.LosingProxy) {
+	t.Helper()
+	env := s3test.Lookup(t)
+	proxy := s3test.NewLosingProxy(t, env.Endpoint)
+	cfg := env.Config(env.Bucket(t))
+	cfg.Endpoint = proxy.Addr
+	cfg.PartSize = s3.MinPartSize
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	b, err := s3.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, proxy
 }

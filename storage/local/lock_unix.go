@@ -10,25 +10,11 @@ import (
 // flock takes an exclusive flock(2) on f without waiting. It returns
 // errHeld if another open file holds it.
 func flock(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			ferr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
-			if ferr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	if ferr == syscall.EWOULDBLOCK {
+	err := flockFile(f, syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == syscall.EWOULDBLOCK {
 		return errHeld
 	}
-	return ferr
+	return err
 }
 
 // lockLog takes a flock(2) on f, shared or exclusive, waiting for it. Index
@@ -39,6 +25,12 @@ func lockLog(f *os.File, exclusive bool) error {
 	if exclusive {
 		how = syscall.LOCK_EX
 	}
+	return flockFile(f, how)
+}
+
+// flockFile is flock(2) with how on f's descriptor, tried again when a
+// signal interrupts it.
+func flockFile(f *os.File, how int) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err

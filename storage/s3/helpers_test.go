@@ -369,6 +369,23 @@ func commit(t *testing.T, w storage.Writer, data []byte) {
 	}
 }
 
+// finish writes data[from:] to w and checkpoints it (when there is any
+// left), commits, and checks that b serves exactly data and that the store
+// keeps the file's three keys only (data, record, list entry): nothing of
+// the upload is left behind.
+func (s *site) finish(t *testing.T, b storage.Backend, w storage.Writer, id string, data []byte, from int) {
+	t.Helper()
+	if from < len(data) {
+		write(t, w, data[from:])
+		checkpoint(t, w, "all")
+	}
+	commit(t, w, data)
+	sameBytes(t, "file", contents(t, b, id), data)
+	if got := s.fileKeys(t, id); len(got) != 3 {
+		t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
+	}
+}
+
 // contents reads a completed file whole.
 func contents(t *testing.T, b storage.Backend, id string) []byte {
 	t.Helper()

@@ -63,13 +63,7 @@ func TestCheckpointAnswerLost(t *testing.T) {
 			if off := w.Info().Offset; off != int64(tt.then) || string(w.State()) != "then" {
 				t.Fatalf("Resume: offset %d, state %q; want %d, %q", off, w.State(), tt.then, "then")
 			}
-			write(t, w, data[tt.then:])
-			checkpoint(t, w, "all")
-			commit(t, w, data)
-			sameBytes(t, "file", contents(t, b, id), data)
-			if got := s.fileKeys(t, id); len(got) != 3 {
-				t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
-			}
+			s.finish(t, b, w, id, data, tt.then)
 		})
 	}
 }
@@ -229,13 +223,7 @@ func TestPartTimeoutThenResume(t *testing.T) {
 			// loaded machine.
 			b = s.backend(t, nil)
 			w = resumeAt(t, b, id, mib, "1 MiB")
-			write(t, w, data[mib:])
-			checkpoint(t, w, "all")
-			commit(t, w, data)
-			sameBytes(t, "file", contents(t, b, id), data)
-			if got := s.fileKeys(t, id); len(got) != 3 {
-				t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
-			}
+			s.finish(t, b, w, id, data, mib)
 		})
 	}
 }

@@ -387,11 +387,7 @@ func TestInterruptedCommit(t *testing.T) {
 	wantErr(t, "Open before the Commit is finished", err, storage.ErrNotFound)
 
 	w = resumeAt(t, b, id, int64(len(data)), "all")
-	commit(t, w, data)
-	sameBytes(t, "file", contents(t, b, id), data)
-	if got := s.fileKeys(t, id); len(got) != 3 {
-		t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
-	}
+	s.finish(t, b, w, id, data, len(data))
 }
 
 // TestInterruptedCheckpoint: a Checkpoint whose state write failed leaves the
@@ -414,13 +410,7 @@ func TestInterruptedCheckpoint(t *testing.T) {
 	}
 	w.Close()
 	w = resumeAt(t, b, id, 100, "100")
-	write(t, w, data[100:])
-	checkpoint(t, w, "all")
-	commit(t, w, data)
-	sameBytes(t, "file", contents(t, b, id), data)
-	if got := s.fileKeys(t, id); len(got) != 3 {
-		t.Fatalf("keys of the file: %q; want data, record and list entry only", got)
-	}
+	s.finish(t, b, w, id, data, 100)
 }
 
 // TestCheckpointSendsOnlyNewBytes: each Checkpoint stores the bytes written
