@@ -115,11 +115,15 @@ func TestOpenCachesCompletedRecords(t *testing.T) {
 	}
 }
 
-// openDataFiles lists the descriptors of this process that refer to data
-// files under dir (Linux: /proc/self/fd), as the paths they were opened
-// by; a removed file's ends in " (deleted)".
-func openDataFiles(t *testing.T, dir string) []string {
+// openDataFiles lists the descriptors of this process (b's: its cache's and
+// its readers') that refer to data files under dir (Linux: /proc/self/fd),
+// as the paths they were opened by; a removed file's ends in " (deleted)".
+func openDataFiles(t *testing.T, b *Backend, dir string) []string {
 	t.Helper()
+	// The count is of b's descriptors: b must stay reachable until it is
+	// taken. A Backend the test no longer uses would be collected, and the
+	// finalizers of its kept files would close them behind the count.
+	defer runtime.KeepAlive(b)
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/self/fd")
 	}
@@ -150,7 +154,7 @@ func TestOpenKeepsSmallFilesOpenUntilDelete(t *testing.T) {
 	if _, err := readAll(t, b, id); err != nil {
 		t.Fatal(err)
 	}
-	if got := openDataFiles(t, dir); len(got) != 1 || got[0] != b.dataPath(id) {
+	if got := openDataFiles(t, b, dir); len(got) != 1 || got[0] != b.dataPath(id) {
 		t.Fatalf("after a read, open data files %q, want the one of %s kept", got, id)
 	}
 	obj, err := b.Open(context.Background(), id) // a reader during Delete
@@ -169,7 +173,7 @@ func TestOpenKeepsSmallFilesOpenUntilDelete(t *testing.T) {
 	if err := obj.Close(); err == nil {
 		t.Fatal("second Close: no error")
 	}
-	if got := openDataFiles(t, dir); len(got) != 0 {
+	if got := openDataFiles(t, b, dir); len(got) != 0 {
 		t.Fatalf("after Delete and Close, open data files %q, want none", got)
 	}
 	if _, err := readAll(t, b, id); !errors.Is(err, storage.ErrNotFound) {
@@ -206,7 +210,7 @@ func TestOpenKeptFileReplaced(t *testing.T) {
 	if got, err := readAll(t, b, id); err != nil || got != "secon" {
 		t.Fatalf("after the data file was replaced: %q, %v, want the new bytes", got, err)
 	}
-	if got := openDataFiles(t, dir); len(got) != 1 || strings.HasSuffix(got[0], "(deleted)") {
+	if got := openDataFiles(t, b, dir); len(got) != 1 || strings.HasSuffix(got[0], "(deleted)") {
 		t.Fatalf("open data files %q, want only the new one", got)
 	}
 
@@ -214,7 +218,7 @@ func TestOpenKeptFileReplaced(t *testing.T) {
 	if _, err := readAll(t, b, big); err != nil {
 		t.Fatal(err)
 	}
-	if got := openDataFiles(t, dir); len(got) != 1 {
+	if got := openDataFiles(t, b, dir); len(got) != 1 {
 		t.Fatalf("open data files %q, want the large file closed", got)
 	}
 }
@@ -279,7 +283,7 @@ func TestOpenKeptFilesBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := openDataFiles(t, dir); len(got) != maxOpenFiles {
+	if got := openDataFiles(t, b, dir); len(got) != maxOpenFiles {
 		t.Fatalf("%d data files open, want %d", len(got), maxOpenFiles)
 	}
 }
