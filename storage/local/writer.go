@@ -365,23 +365,27 @@ func (w *writer) publish(rec record, before ...func() error) error {
 		return fmt.Errorf("open metadata: %w", mapErr(err))
 	}
 	defer f.Close()
-	unlinked := func() bool {
+	// unlinked reports whether Delete has unlinked our data file, and then
+	// removes the record at path if it is ours: the file we opened, or,
+	// once we have written, the one a whole rewrite (rewriteRecord) renamed
+	// over it.
+	unlinked := func(written bool) bool {
 		n, err := nlink(w.data)
 		if err != nil || n != 0 {
 			return false
 		}
-		if sameFile(f, path) {
+		if written || sameFile(f, path) {
 			os.Remove(path)
 		}
 		return true
 	}
-	if unlinked() {
+	if unlinked(false) {
 		return w.deleted(storage.ErrNotFound)
 	}
 	if err := w.b.writeRecord(f, &w.rf, rec, before...); err != nil {
 		return err
 	}
-	if unlinked() {
+	if unlinked(true) {
 		return w.deleted(storage.ErrNotFound)
 	}
 	return nil
