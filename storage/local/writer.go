@@ -353,9 +353,10 @@ func (w *writer) usable(ctx context.Context, op string) error {
 // write into another upload's record. So a record file gone, or a data file
 // unlinked, before the write means deleted, and so does a data file
 // unlinked after it (our write went into a file Delete removes next). A
-// deleted upload stays deleted: if the record we opened is still in place,
-// we remove it ourselves, as a Delete in a process that died between its
-// two removals would have left it.
+// deleted upload stays deleted: we remove the record ourselves (before
+// writing, only if it is still the one we opened; after, also the one a
+// whole rewrite put in its place), as a Delete in a process that died
+// between its two removals would have left it.
 func (w *writer) publish(rec record, before ...func() error) error {
 	path := w.b.metaPath(rec.ID)
 	f, err := openFile(path, os.O_RDWR, 0)
