@@ -55,6 +55,20 @@ function takeAndAbort(id) {
   });
 }
 
+// discardUpload is takeAndAbort, with `locked` asked again a few times
+// (0.5 s, then 1, 1.5, 2 and 2.5 s apart) before it counts as in use: the
+// holder may be this page's own connection of a moment ago, closed by a
+// Pause or a reload while the server still saves its last bytes, which
+// lets go within seconds; another tab or device sending it holds on.
+const LOCKED_TRIES = 6;
+async function discardUpload(id) {
+  for (let i = 1; ; i++) {
+    const verdict = await takeAndAbort(id);
+    if (verdict !== 'in_use' || i === LOCKED_TRIES) return verdict;
+    await new Promise((resolve) => setTimeout(resolve, 500 * i));
+  }
+}
+
 export const unfinishedInfo = new Map();
 const inUse = new Set(); // ids a Discard found held by another tab or device
 const IN_USE = 'In use elsewhere (another tab or device): not discarded. Cancel it where it runs.'; // id -> metadata from GET /api/files/<id>, or null while unknown
@@ -111,7 +125,7 @@ export function renderUnfinished() {
     discard.setAttribute('aria-label', `Discard the unfinished upload of ${rec.name}`);
     discard.addEventListener('click', async () => {
       discard.disabled = true;
-      const verdict = await takeAndAbort(rec.id);
+      const verdict = await discardUpload(rec.id);
       if (verdict === 'in_use') {
         discard.disabled = false;
         inUse.add(rec.id);
